@@ -1,0 +1,102 @@
+//! The submission aggregate. Until the judge exists a submission stays queued:
+//! its only event is `SubmissionCreated`, and no verdict is ever invented.
+
+use serde::{Deserialize, Serialize};
+
+use crate::problem::ProblemStatus;
+use crate::{Aggregate, DomainError, ProblemId, SubmissionId, Timestamp, UserId};
+
+/// Submitted code is UTF-8 (guaranteed by `String`) and at most this many bytes.
+pub const CODE_MAX_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SubmissionEvent {
+    SubmissionCreated {
+        submission_id: SubmissionId,
+        user_id: UserId,
+        problem_id: ProblemId,
+        problem_slug: String,
+        /// The problem version the code was submitted against.
+        problem_version: u32,
+        language: String,
+        code: String,
+        at: Timestamp,
+    },
+}
+
+/// What the handler read about the problem, for the decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProblemFacts {
+    pub problem_id: ProblemId,
+    pub slug: String,
+    pub version: u32,
+    pub status: ProblemStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmissionCommand {
+    Create {
+        submission_id: SubmissionId,
+        user_id: UserId,
+        problem: Option<ProblemFacts>,
+        code: String,
+        at: Timestamp,
+    },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Submission(pub Option<SubmissionState>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubmissionState {
+    pub id: SubmissionId,
+    pub user_id: UserId,
+    pub problem_id: ProblemId,
+}
+
+impl Aggregate for Submission {
+    type Command = SubmissionCommand;
+    type Event = SubmissionEvent;
+
+    fn evolve(self, event: &SubmissionEvent) -> Self {
+        match event {
+            SubmissionEvent::SubmissionCreated { submission_id, user_id, problem_id, .. } => {
+                Submission(Some(SubmissionState { id: *submission_id, user_id: *user_id, problem_id: *problem_id }))
+            }
+        }
+    }
+
+    fn decide(&self, command: SubmissionCommand) -> Result<Vec<SubmissionEvent>, DomainError> {
+        match command {
+            SubmissionCommand::Create { submission_id, user_id, problem, code, at } => {
+                if self.0.is_some() {
+                    return Err(DomainError::AlreadyExists("submission"));
+                }
+                // Users never learn of drafts, so an unpublished problem is "not found".
+                let problem = match problem {
+                    Some(p) if p.status == ProblemStatus::Published => p,
+                    _ => return Err(DomainError::NotFound("problem")),
+                };
+                if code.trim().is_empty() {
+                    return Err(DomainError::invalid("code", "must not be empty"));
+                }
+                if code.len() > CODE_MAX_BYTES {
+                    return Err(DomainError::invalid("code", format!("must be at most {CODE_MAX_BYTES} bytes")));
+                }
+                if code.contains('\0') {
+                    return Err(DomainError::invalid("code", "must not contain NUL characters"));
+                }
+                Ok(vec![SubmissionEvent::SubmissionCreated {
+                    submission_id,
+                    user_id,
+                    problem_id: problem.problem_id,
+                    problem_slug: problem.slug,
+                    problem_version: problem.version,
+                    language: "python3".into(),
+                    code,
+                    at,
+                }])
+            }
+        }
+    }
+}
