@@ -57,8 +57,14 @@ pub struct Encoded {
 pub enum CodecError {
     #[error("unknown event type {0:?}")]
     UnknownType(String),
-    #[error("event {event_type} has schema version {version}, newer than this build knows ({known})")]
-    FutureVersion { event_type: String, version: u32, known: u32 },
+    #[error(
+        "event {event_type} has schema version {version}, newer than this build knows ({known})"
+    )]
+    FutureVersion {
+        event_type: String,
+        version: u32,
+        known: u32,
+    },
     #[error("event {event_type} v{version} does not decode: {source}")]
     Malformed {
         event_type: String,
@@ -85,7 +91,10 @@ pub const EVENT_TYPES: &[(&str, u32)] = &[
 ];
 
 fn current_version(event_type: &str) -> Option<(&'static str, u32)> {
-    EVENT_TYPES.iter().copied().find(|(name, _)| *name == event_type)
+    EVENT_TYPES
+        .iter()
+        .copied()
+        .find(|(name, _)| *name == event_type)
 }
 
 /// Splits an event into its stored parts.
@@ -98,26 +107,47 @@ pub fn encode(event: &Event) -> Encoded {
         Event::Reservation(e) => serde_json::to_value(e),
     }
     .expect("domain events always serialise");
-    let Value::Object(map) = tagged else { unreachable!("events are struct variants") };
+    let Value::Object(map) = tagged else {
+        unreachable!("events are struct variants")
+    };
     let (name, data) = map.into_iter().next().expect("one tag");
-    let (event_type, schema_version) =
-        current_version(&name).unwrap_or_else(|| panic!("event type {name} is missing from EVENT_TYPES"));
-    Encoded { event_type, schema_version, data }
+    let (event_type, schema_version) = current_version(&name)
+        .unwrap_or_else(|| panic!("event type {name} is missing from EVENT_TYPES"));
+    Encoded {
+        event_type,
+        schema_version,
+        data,
+    }
 }
 
 /// Rebuilds an event from its stored parts, upcasting old shapes first.
 pub fn decode(event_type: &str, schema_version: u32, data: Value) -> Result<Event, CodecError> {
-    let (name, known) = current_version(event_type).ok_or_else(|| CodecError::UnknownType(event_type.into()))?;
+    let (name, known) =
+        current_version(event_type).ok_or_else(|| CodecError::UnknownType(event_type.into()))?;
     if schema_version > known {
-        return Err(CodecError::FutureVersion { event_type: name.into(), version: schema_version, known });
+        return Err(CodecError::FutureVersion {
+            event_type: name.into(),
+            version: schema_version,
+            known,
+        });
     }
     let data = upcast(name, schema_version, data);
-    let malformed = |source| CodecError::Malformed { event_type: name.into(), version: schema_version, source };
+    let malformed = |source| CodecError::Malformed {
+        event_type: name.into(),
+        version: schema_version,
+        source,
+    };
     let tagged = Value::Object([(name.to_string(), data)].into_iter().collect());
     let event = match name {
-        n if n.starts_with("User") => Event::User(serde_json::from_value(tagged).map_err(malformed)?),
-        n if n.starts_with("Problem") => Event::Problem(serde_json::from_value(tagged).map_err(malformed)?),
-        n if n.starts_with("Submission") => Event::Submission(serde_json::from_value(tagged).map_err(malformed)?),
+        n if n.starts_with("User") => {
+            Event::User(serde_json::from_value(tagged).map_err(malformed)?)
+        }
+        n if n.starts_with("Problem") => {
+            Event::Problem(serde_json::from_value(tagged).map_err(malformed)?)
+        }
+        n if n.starts_with("Submission") => {
+            Event::Submission(serde_json::from_value(tagged).map_err(malformed)?)
+        }
         _ => Event::Reservation(serde_json::from_value(tagged).map_err(malformed)?),
     };
     Ok(event)

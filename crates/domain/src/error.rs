@@ -4,7 +4,10 @@
 pub enum DomainError {
     /// The input breaks a rule about its shape (too long, empty, malformed).
     #[error("{field}: {message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     /// The thing does not exist (or the caller may not know that it does).
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -18,6 +21,9 @@ pub enum DomainError {
 
 impl DomainError {
     pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid { field, message: message.into() }
+        Self::Invalid {
+            field,
+            message: message.into(),
+        }
     }
 }

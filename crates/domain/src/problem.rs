@@ -27,7 +27,10 @@ impl Difficulty {
 pub enum ProblemKind {
     /// LeetCode style: a function `entry_point(params…)`; test inputs are JSON
     /// arrays of arguments and expected outputs are JSON values.
-    Function { entry_point: String, params: Vec<String> },
+    Function {
+        entry_point: String,
+        params: Vec<String>,
+    },
     /// A program that reads stdin and writes stdout.
     StdIo,
 }
@@ -37,7 +40,10 @@ pub enum ProblemKind {
 pub enum Checker {
     Exact,
     /// Numbers match when within `abs_tol` or `rel_tol`, whichever is looser.
-    Float { abs_tol: f64, rel_tol: f64 },
+    Float {
+        abs_tol: f64,
+        rel_tol: f64,
+    },
     /// Lines (stdio) or list elements (function) match as a multiset.
     Unordered,
 }
@@ -58,7 +64,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { time_limit_ms: 2000, memory_limit_mb: 256 }
+        Self {
+            time_limit_ms: 2000,
+            memory_limit_mb: 256,
+        }
     }
 }
 
@@ -134,9 +143,19 @@ pub enum ProblemCommand {
         by: UserId,
         at: Timestamp,
     },
-    Edit { spec: ProblemSpec, by: UserId, at: Timestamp },
-    Publish { by: UserId, at: Timestamp },
-    Archive { by: UserId, at: Timestamp },
+    Edit {
+        spec: ProblemSpec,
+        by: UserId,
+        at: Timestamp,
+    },
+    Publish {
+        by: UserId,
+        at: Timestamp,
+    },
+    Archive {
+        by: UserId,
+        at: Timestamp,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -161,7 +180,9 @@ pub const TEST_FIELD_MAX: usize = 1024 * 1024;
 /// Slugs are 3 to 64 lowercase letters, digits and single dashes.
 pub fn validate_slug(slug: &str) -> Result<(), DomainError> {
     let ok = (3..=64).contains(&slug.len())
-        && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !slug.starts_with('-')
         && !slug.ends_with('-')
         && !slug.contains("--");
@@ -186,52 +207,103 @@ fn is_identifier(s: &str) -> bool {
 pub fn validate_spec(spec: &ProblemSpec) -> Result<(), DomainError> {
     let title = spec.title.trim();
     if title.is_empty() || title.chars().count() > TITLE_MAX {
-        return Err(DomainError::invalid("title", format!("must be 1 to {TITLE_MAX} characters")));
+        return Err(DomainError::invalid(
+            "title",
+            format!("must be 1 to {TITLE_MAX} characters"),
+        ));
     }
     if spec.statement.trim().is_empty() || spec.statement.len() > STATEMENT_MAX {
-        return Err(DomainError::invalid("statement", format!("must be 1 to {STATEMENT_MAX} bytes")));
+        return Err(DomainError::invalid(
+            "statement",
+            format!("must be 1 to {STATEMENT_MAX} bytes"),
+        ));
     }
     if spec.template.len() > TEMPLATE_MAX {
-        return Err(DomainError::invalid("template", format!("must be at most {TEMPLATE_MAX} bytes")));
+        return Err(DomainError::invalid(
+            "template",
+            format!("must be at most {TEMPLATE_MAX} bytes"),
+        ));
     }
     if spec.tags.len() > TAGS_MAX {
-        return Err(DomainError::invalid("tags", format!("at most {TAGS_MAX} tags")));
+        return Err(DomainError::invalid(
+            "tags",
+            format!("at most {TAGS_MAX} tags"),
+        ));
     }
     for tag in &spec.tags {
-        if tag.is_empty() || tag.len() > 32 || !tag.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-            return Err(DomainError::invalid("tags", format!("tag {tag:?} must be 1 to 32 characters of a-z, 0-9 and '-'")));
+        if tag.is_empty()
+            || tag.len() > 32
+            || !tag
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(DomainError::invalid(
+                "tags",
+                format!("tag {tag:?} must be 1 to 32 characters of a-z, 0-9 and '-'"),
+            ));
         }
     }
     if !(100..=20_000).contains(&spec.limits.time_limit_ms) {
-        return Err(DomainError::invalid("timeLimitMs", "must be between 100 and 20000"));
+        return Err(DomainError::invalid(
+            "timeLimitMs",
+            "must be between 100 and 20000",
+        ));
     }
     if !(16..=1024).contains(&spec.limits.memory_limit_mb) {
-        return Err(DomainError::invalid("memoryLimitMb", "must be between 16 and 1024"));
+        return Err(DomainError::invalid(
+            "memoryLimitMb",
+            "must be between 16 and 1024",
+        ));
     }
     if let Checker::Float { abs_tol, rel_tol } = spec.checker {
         let ok = |t: f64| t.is_finite() && (0.0..1.0).contains(&t);
         if !ok(abs_tol) || !ok(rel_tol) || (abs_tol == 0.0 && rel_tol == 0.0) {
-            return Err(DomainError::invalid("checker", "float tolerances must be in [0, 1) and not both zero"));
+            return Err(DomainError::invalid(
+                "checker",
+                "float tolerances must be in [0, 1) and not both zero",
+            ));
         }
     }
     if spec.hidden_tests.is_empty() {
-        return Err(DomainError::invalid("hiddenTests", "a problem needs at least one hidden test"));
+        return Err(DomainError::invalid(
+            "hiddenTests",
+            "a problem needs at least one hidden test",
+        ));
     }
     if spec.examples.len() + spec.hidden_tests.len() > TESTS_MAX {
-        return Err(DomainError::invalid("hiddenTests", format!("at most {TESTS_MAX} tests in all")));
+        return Err(DomainError::invalid(
+            "hiddenTests",
+            format!("at most {TESTS_MAX} tests in all"),
+        ));
     }
-    if let ProblemKind::Function { entry_point, params } = &spec.kind {
+    if let ProblemKind::Function {
+        entry_point,
+        params,
+    } = &spec.kind
+    {
         if !is_identifier(entry_point) {
-            return Err(DomainError::invalid("entryPoint", "must be a Python identifier"));
+            return Err(DomainError::invalid(
+                "entryPoint",
+                "must be a Python identifier",
+            ));
         }
         if let Some(p) = params.iter().find(|p| !is_identifier(p)) {
-            return Err(DomainError::invalid("params", format!("{p:?} is not a Python identifier")));
+            return Err(DomainError::invalid(
+                "params",
+                format!("{p:?} is not a Python identifier"),
+            ));
         }
         if !spec.template.contains(&format!("def {entry_point}(")) {
-            return Err(DomainError::invalid("template", format!("must define the entry point `def {entry_point}(`")));
+            return Err(DomainError::invalid(
+                "template",
+                format!("must define the entry point `def {entry_point}(`"),
+            ));
         }
     }
-    for (field, tests) in [("examples", &spec.examples), ("hiddenTests", &spec.hidden_tests)] {
+    for (field, tests) in [
+        ("examples", &spec.examples),
+        ("hiddenTests", &spec.hidden_tests),
+    ] {
         for (i, t) in tests.iter().enumerate() {
             validate_test(field, i, t, &spec.kind)?;
         }
@@ -239,24 +311,44 @@ pub fn validate_spec(spec: &ProblemSpec) -> Result<(), DomainError> {
     Ok(())
 }
 
-fn validate_test(field: &'static str, i: usize, t: &TestCase, kind: &ProblemKind) -> Result<(), DomainError> {
+fn validate_test(
+    field: &'static str,
+    i: usize,
+    t: &TestCase,
+    kind: &ProblemKind,
+) -> Result<(), DomainError> {
     if t.input.len() > TEST_FIELD_MAX || t.expected.len() > TEST_FIELD_MAX {
-        return Err(DomainError::invalid(field, format!("test {}: input and expected output must be at most 1 MiB each", i + 1)));
+        return Err(DomainError::invalid(
+            field,
+            format!(
+                "test {}: input and expected output must be at most 1 MiB each",
+                i + 1
+            ),
+        ));
     }
     if let ProblemKind::Function { params, .. } = kind {
-        let args: serde_json::Value = serde_json::from_str(&t.input)
-            .map_err(|e| DomainError::invalid(field, format!("test {}: input is not JSON: {e}", i + 1)))?;
+        let args: serde_json::Value = serde_json::from_str(&t.input).map_err(|e| {
+            DomainError::invalid(field, format!("test {}: input is not JSON: {e}", i + 1))
+        })?;
         match args.as_array() {
             Some(a) if a.len() == params.len() => {}
             _ => {
                 return Err(DomainError::invalid(
                     field,
-                    format!("test {}: input must be a JSON array of {} argument(s)", i + 1, params.len()),
+                    format!(
+                        "test {}: input must be a JSON array of {} argument(s)",
+                        i + 1,
+                        params.len()
+                    ),
                 ));
             }
         }
-        serde_json::from_str::<serde_json::Value>(&t.expected)
-            .map_err(|e| DomainError::invalid(field, format!("test {}: expected output is not JSON: {e}", i + 1)))?;
+        serde_json::from_str::<serde_json::Value>(&t.expected).map_err(|e| {
+            DomainError::invalid(
+                field,
+                format!("test {}: expected output is not JSON: {e}", i + 1),
+            )
+        })?;
     }
     Ok(())
 }
@@ -269,7 +361,13 @@ impl Aggregate for Problem {
         use ProblemEvent::*;
         let mut state = self.0;
         match event {
-            ProblemCreated { problem_id, slug, spec, version, .. } => {
+            ProblemCreated {
+                problem_id,
+                slug,
+                spec,
+                version,
+                ..
+            } => {
                 state = Some(ProblemState {
                     id: *problem_id,
                     slug: slug.clone(),
@@ -302,10 +400,23 @@ impl Aggregate for Problem {
         use ProblemCommand::*;
         let Some(state) = &self.0 else {
             return match command {
-                Create { problem_id, slug, spec, by, at } => {
+                Create {
+                    problem_id,
+                    slug,
+                    spec,
+                    by,
+                    at,
+                } => {
                     validate_slug(&slug)?;
                     validate_spec(&spec)?;
-                    Ok(vec![ProblemEvent::ProblemCreated { problem_id, slug, spec, version: 1, by, at }])
+                    Ok(vec![ProblemEvent::ProblemCreated {
+                        problem_id,
+                        slug,
+                        spec,
+                        version: 1,
+                        by,
+                        at,
+                    }])
                 }
                 _ => Err(DomainError::NotFound("problem")),
             };
@@ -318,17 +429,32 @@ impl Aggregate for Problem {
                 if spec == state.spec {
                     return Ok(vec![]);
                 }
-                Ok(vec![ProblemEvent::ProblemEdited { problem_id, spec, version: state.version + 1, by, at }])
+                Ok(vec![ProblemEvent::ProblemEdited {
+                    problem_id,
+                    spec,
+                    version: state.version + 1,
+                    by,
+                    at,
+                }])
             }
             Publish { by, at } => {
                 if state.status == ProblemStatus::Published {
-                    return Err(DomainError::InvalidState("problem is already published".into()));
+                    return Err(DomainError::InvalidState(
+                        "problem is already published".into(),
+                    ));
                 }
-                Ok(vec![ProblemEvent::ProblemPublished { problem_id, version: state.version, by, at }])
+                Ok(vec![ProblemEvent::ProblemPublished {
+                    problem_id,
+                    version: state.version,
+                    by,
+                    at,
+                }])
             }
             Archive { by, at } => {
                 if state.status == ProblemStatus::Archived {
-                    return Err(DomainError::InvalidState("problem is already archived".into()));
+                    return Err(DomainError::InvalidState(
+                        "problem is already archived".into(),
+                    ));
                 }
                 Ok(vec![ProblemEvent::ProblemArchived { problem_id, by, at }])
             }

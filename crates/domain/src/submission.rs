@@ -60,15 +60,28 @@ impl Aggregate for Submission {
 
     fn evolve(self, event: &SubmissionEvent) -> Self {
         match event {
-            SubmissionEvent::SubmissionCreated { submission_id, user_id, problem_id, .. } => {
-                Submission(Some(SubmissionState { id: *submission_id, user_id: *user_id, problem_id: *problem_id }))
-            }
+            SubmissionEvent::SubmissionCreated {
+                submission_id,
+                user_id,
+                problem_id,
+                ..
+            } => Submission(Some(SubmissionState {
+                id: *submission_id,
+                user_id: *user_id,
+                problem_id: *problem_id,
+            })),
         }
     }
 
     fn decide(&self, command: SubmissionCommand) -> Result<Vec<SubmissionEvent>, DomainError> {
         match command {
-            SubmissionCommand::Create { submission_id, user_id, problem, code, at } => {
+            SubmissionCommand::Create {
+                submission_id,
+                user_id,
+                problem,
+                code,
+                at,
+            } => {
                 if self.0.is_some() {
                     return Err(DomainError::AlreadyExists("submission"));
                 }
@@ -81,10 +94,16 @@ impl Aggregate for Submission {
                     return Err(DomainError::invalid("code", "must not be empty"));
                 }
                 if code.len() > CODE_MAX_BYTES {
-                    return Err(DomainError::invalid("code", format!("must be at most {CODE_MAX_BYTES} bytes")));
+                    return Err(DomainError::invalid(
+                        "code",
+                        format!("must be at most {CODE_MAX_BYTES} bytes"),
+                    ));
                 }
                 if code.contains('\0') {
-                    return Err(DomainError::invalid("code", "must not contain NUL characters"));
+                    return Err(DomainError::invalid(
+                        "code",
+                        "must not contain NUL characters",
+                    ));
                 }
                 Ok(vec![SubmissionEvent::SubmissionCreated {
                     submission_id,

@@ -93,10 +93,24 @@ pub enum UserCommand {
         at: Timestamp,
     },
     /// The handler has checked the current password before hashing the new one.
-    ChangePassword { password_hash: String, at: Timestamp },
-    ChangeRole { role: Role, by: UserId, at: Timestamp },
-    Deactivate { by: UserId, reason: String, at: Timestamp },
-    Reactivate { by: UserId, at: Timestamp },
+    ChangePassword {
+        password_hash: String,
+        at: Timestamp,
+    },
+    ChangeRole {
+        role: Role,
+        by: UserId,
+        at: Timestamp,
+    },
+    Deactivate {
+        by: UserId,
+        reason: String,
+        at: Timestamp,
+    },
+    Reactivate {
+        by: UserId,
+        at: Timestamp,
+    },
 }
 
 /// The state a decision needs; `None` before registration.
@@ -146,7 +160,12 @@ pub fn validate_email(email: &str) -> Result<(), DomainError> {
         return Err(bad());
     }
     let (local, domain) = email.split_once('@').ok_or_else(bad)?;
-    if local.is_empty() || domain.contains('@') || !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
+    if local.is_empty()
+        || domain.contains('@')
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+    {
         return Err(bad());
     }
     Ok(())
@@ -177,7 +196,14 @@ impl Aggregate for User {
         use UserEvent::*;
         let mut state = self.0;
         match event {
-            UserRegistered { user_id, username, email, password_hash, role, .. } => {
+            UserRegistered {
+                user_id,
+                username,
+                email,
+                password_hash,
+                role,
+                ..
+            } => {
                 state = Some(UserState {
                     id: *user_id,
                     username: username.clone(),
@@ -189,7 +215,11 @@ impl Aggregate for User {
                 });
             }
             UserProfileUpdated { .. } => {}
-            UserPasswordChanged { password_hash, session_epoch, .. } => {
+            UserPasswordChanged {
+                password_hash,
+                session_epoch,
+                ..
+            } => {
                 if let Some(s) = state.as_mut() {
                     s.password_hash = password_hash.clone();
                     s.session_epoch = *session_epoch;
@@ -219,7 +249,14 @@ impl Aggregate for User {
         use UserCommand::*;
         let Some(state) = &self.0 else {
             return match command {
-                Register { user_id, username, email, password_hash, role, at } => {
+                Register {
+                    user_id,
+                    username,
+                    email,
+                    password_hash,
+                    role,
+                    at,
+                } => {
                     validate_username(&username)?;
                     validate_email(&email)?;
                     if password_hash.is_empty() {
@@ -240,16 +277,31 @@ impl Aggregate for User {
         let user_id = state.id;
         match command {
             Register { .. } => Err(DomainError::AlreadyExists("user")),
-            UpdateProfile { display_name, bio, at } => {
+            UpdateProfile {
+                display_name,
+                bio,
+                at,
+            } => {
                 let display_name = display_name.trim().to_string();
                 if display_name.chars().count() > DISPLAY_NAME_MAX {
-                    return Err(DomainError::invalid("displayName", format!("must be at most {DISPLAY_NAME_MAX} characters")));
+                    return Err(DomainError::invalid(
+                        "displayName",
+                        format!("must be at most {DISPLAY_NAME_MAX} characters"),
+                    ));
                 }
                 if bio.chars().count() > BIO_MAX {
-                    return Err(DomainError::invalid("bio", format!("must be at most {BIO_MAX} characters")));
+                    return Err(DomainError::invalid(
+                        "bio",
+                        format!("must be at most {BIO_MAX} characters"),
+                    ));
                 }
                 require_active(state)?;
-                Ok(vec![UserEvent::UserProfileUpdated { user_id, display_name, bio, at }])
+                Ok(vec![UserEvent::UserProfileUpdated {
+                    user_id,
+                    display_name,
+                    bio,
+                    at,
+                }])
             }
             ChangePassword { password_hash, at } => {
                 require_active(state)?;
@@ -262,22 +314,36 @@ impl Aggregate for User {
             }
             ChangeRole { role, by, at } => {
                 if by == user_id {
-                    return Err(DomainError::InvalidState("admins cannot change their own role".into()));
+                    return Err(DomainError::InvalidState(
+                        "admins cannot change their own role".into(),
+                    ));
                 }
                 if role == state.role {
                     return Ok(vec![]);
                 }
-                Ok(vec![UserEvent::UserRoleChanged { user_id, role, by, at }])
+                Ok(vec![UserEvent::UserRoleChanged {
+                    user_id,
+                    role,
+                    by,
+                    at,
+                }])
             }
             Deactivate { by, reason, at } => {
                 if by == user_id {
-                    return Err(DomainError::InvalidState("admins cannot deactivate themselves".into()));
+                    return Err(DomainError::InvalidState(
+                        "admins cannot deactivate themselves".into(),
+                    ));
                 }
                 if !state.active {
-                    return Err(DomainError::InvalidState("user is already deactivated".into()));
+                    return Err(DomainError::InvalidState(
+                        "user is already deactivated".into(),
+                    ));
                 }
                 if reason.chars().count() > 500 {
-                    return Err(DomainError::invalid("reason", "must be at most 500 characters"));
+                    return Err(DomainError::invalid(
+                        "reason",
+                        "must be at most 500 characters",
+                    ));
                 }
                 Ok(vec![UserEvent::UserDeactivated {
                     user_id,

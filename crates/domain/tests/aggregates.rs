@@ -11,7 +11,10 @@ fn at() -> Timestamp {
 }
 
 /// Given `history`, when `command`, then the result.
-fn given<A: Aggregate>(history: &[A::Event], command: A::Command) -> Result<Vec<A::Event>, DomainError> {
+fn given<A: Aggregate>(
+    history: &[A::Event],
+    command: A::Command,
+) -> Result<Vec<A::Event>, DomainError> {
     A::replay(history).decide(command)
 }
 
@@ -49,11 +52,30 @@ fn rejects_a_malformed_username_or_email() {
     let id = UserId::new();
     for bad in ["ab", "1ada", "ada lovelace", "ada<script>", &"a".repeat(33)] {
         let err = given::<User>(&[], register(id, bad, "ada@example.org")).unwrap_err();
-        assert!(matches!(err, DomainError::Invalid { field: "username", .. }), "{bad}: {err:?}");
+        assert!(
+            matches!(
+                err,
+                DomainError::Invalid {
+                    field: "username",
+                    ..
+                }
+            ),
+            "{bad}: {err:?}"
+        );
     }
-    for bad in ["ada", "ada@", "@x.org", "ada@org", "a da@x.org", "a@b@c.org"] {
+    for bad in [
+        "ada",
+        "ada@",
+        "@x.org",
+        "ada@org",
+        "a da@x.org",
+        "a@b@c.org",
+    ] {
         let err = given::<User>(&[], register(id, "ada", bad)).unwrap_err();
-        assert!(matches!(err, DomainError::Invalid { field: "email", .. }), "{bad}: {err:?}");
+        assert!(
+            matches!(err, DomainError::Invalid { field: "email", .. }),
+            "{bad}: {err:?}"
+        );
     }
 }
 
@@ -66,7 +88,14 @@ fn rejects_registering_the_same_user_twice() {
 
 #[test]
 fn rejects_commands_to_an_unknown_user() {
-    let err = given::<User>(&[], UserCommand::Reactivate { by: UserId::new(), at: at() }).unwrap_err();
+    let err = given::<User>(
+        &[],
+        UserCommand::Reactivate {
+            by: UserId::new(),
+            at: at(),
+        },
+    )
+    .unwrap_err();
     assert_eq!(err, DomainError::NotFound("user"));
 }
 
@@ -75,19 +104,38 @@ fn updates_a_profile_within_limits() {
     let id = UserId::new();
     let ok = given::<User>(
         &[registered(id)],
-        UserCommand::UpdateProfile { display_name: " Ada L. ".into(), bio: "Counts.".into(), at: at() },
+        UserCommand::UpdateProfile {
+            display_name: " Ada L. ".into(),
+            bio: "Counts.".into(),
+            at: at(),
+        },
     )
     .unwrap();
     assert_eq!(
         ok,
-        vec![UserEvent::UserProfileUpdated { user_id: id, display_name: "Ada L.".into(), bio: "Counts.".into(), at: at() }]
+        vec![UserEvent::UserProfileUpdated {
+            user_id: id,
+            display_name: "Ada L.".into(),
+            bio: "Counts.".into(),
+            at: at()
+        }]
     );
     let err = given::<User>(
         &[registered(id)],
-        UserCommand::UpdateProfile { display_name: "x".repeat(65), bio: String::new(), at: at() },
+        UserCommand::UpdateProfile {
+            display_name: "x".repeat(65),
+            bio: String::new(),
+            at: at(),
+        },
     )
     .unwrap_err();
-    assert!(matches!(err, DomainError::Invalid { field: "displayName", .. }));
+    assert!(matches!(
+        err,
+        DomainError::Invalid {
+            field: "displayName",
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -95,10 +143,19 @@ fn changing_the_password_ends_older_sessions() {
     let id = UserId::new();
     let events = given::<User>(
         &[registered(id)],
-        UserCommand::ChangePassword { password_hash: "$argon2id$new".into(), at: at() },
+        UserCommand::ChangePassword {
+            password_hash: "$argon2id$new".into(),
+            at: at(),
+        },
     )
     .unwrap();
-    assert!(matches!(events[..], [UserEvent::UserPasswordChanged { session_epoch: 1, .. }]));
+    assert!(matches!(
+        events[..],
+        [UserEvent::UserPasswordChanged {
+            session_epoch: 1,
+            ..
+        }]
+    ));
 }
 
 #[test]
@@ -107,30 +164,84 @@ fn deactivation_ends_sessions_and_blocks_changes_until_reactivated() {
     let admin = UserId::new();
     let deactivated = given::<User>(
         &[registered(id)],
-        UserCommand::Deactivate { by: admin, reason: "spam".into(), at: at() },
+        UserCommand::Deactivate {
+            by: admin,
+            reason: "spam".into(),
+            at: at(),
+        },
     )
     .unwrap();
-    assert!(matches!(deactivated[..], [UserEvent::UserDeactivated { session_epoch: 1, .. }]));
+    assert!(matches!(
+        deactivated[..],
+        [UserEvent::UserDeactivated {
+            session_epoch: 1,
+            ..
+        }]
+    ));
 
     let history = [registered(id), deactivated[0].clone()];
     let state = User::replay(&history);
     assert!(!state.0.as_ref().unwrap().active);
 
-    let err = given::<User>(&history, UserCommand::Deactivate { by: admin, reason: String::new(), at: at() }).unwrap_err();
+    let err = given::<User>(
+        &history,
+        UserCommand::Deactivate {
+            by: admin,
+            reason: String::new(),
+            at: at(),
+        },
+    )
+    .unwrap_err();
     assert!(matches!(err, DomainError::InvalidState(_)));
-    let err = given::<User>(&history, UserCommand::ChangePassword { password_hash: "h".into(), at: at() }).unwrap_err();
+    let err = given::<User>(
+        &history,
+        UserCommand::ChangePassword {
+            password_hash: "h".into(),
+            at: at(),
+        },
+    )
+    .unwrap_err();
     assert!(matches!(err, DomainError::InvalidState(_)));
 
-    let back = given::<User>(&history, UserCommand::Reactivate { by: admin, at: at() }).unwrap();
-    assert_eq!(back, vec![UserEvent::UserReactivated { user_id: id, by: admin, at: at() }]);
+    let back = given::<User>(
+        &history,
+        UserCommand::Reactivate {
+            by: admin,
+            at: at(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        back,
+        vec![UserEvent::UserReactivated {
+            user_id: id,
+            by: admin,
+            at: at()
+        }]
+    );
 }
 
 #[test]
 fn rejects_reactivating_an_active_user_and_self_deactivation() {
     let id = UserId::new();
-    let err = given::<User>(&[registered(id)], UserCommand::Reactivate { by: UserId::new(), at: at() }).unwrap_err();
+    let err = given::<User>(
+        &[registered(id)],
+        UserCommand::Reactivate {
+            by: UserId::new(),
+            at: at(),
+        },
+    )
+    .unwrap_err();
     assert!(matches!(err, DomainError::InvalidState(_)));
-    let err = given::<User>(&[registered(id)], UserCommand::Deactivate { by: id, reason: String::new(), at: at() }).unwrap_err();
+    let err = given::<User>(
+        &[registered(id)],
+        UserCommand::Deactivate {
+            by: id,
+            reason: String::new(),
+            at: at(),
+        },
+    )
+    .unwrap_err();
     assert!(matches!(err, DomainError::InvalidState(_)));
 }
 
@@ -138,11 +249,43 @@ fn rejects_reactivating_an_active_user_and_self_deactivation() {
 fn changes_a_role_but_not_ones_own() {
     let id = UserId::new();
     let admin = UserId::new();
-    let ok = given::<User>(&[registered(id)], UserCommand::ChangeRole { role: Role::Reviewer, by: admin, at: at() }).unwrap();
-    assert_eq!(ok, vec![UserEvent::UserRoleChanged { user_id: id, role: Role::Reviewer, by: admin, at: at() }]);
-    let same = given::<User>(&[registered(id)], UserCommand::ChangeRole { role: Role::User, by: admin, at: at() }).unwrap();
+    let ok = given::<User>(
+        &[registered(id)],
+        UserCommand::ChangeRole {
+            role: Role::Reviewer,
+            by: admin,
+            at: at(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        ok,
+        vec![UserEvent::UserRoleChanged {
+            user_id: id,
+            role: Role::Reviewer,
+            by: admin,
+            at: at()
+        }]
+    );
+    let same = given::<User>(
+        &[registered(id)],
+        UserCommand::ChangeRole {
+            role: Role::User,
+            by: admin,
+            at: at(),
+        },
+    )
+    .unwrap();
     assert!(same.is_empty());
-    let err = given::<User>(&[registered(id)], UserCommand::ChangeRole { role: Role::Admin, by: id, at: at() }).unwrap_err();
+    let err = given::<User>(
+        &[registered(id)],
+        UserCommand::ChangeRole {
+            role: Role::Admin,
+            by: id,
+            at: at(),
+        },
+    )
+    .unwrap_err();
     assert!(matches!(err, DomainError::InvalidState(_)));
 }
 
@@ -152,21 +295,45 @@ pub fn spec() -> ProblemSpec {
         statement: "Find two numbers that add up to a target.".into(),
         difficulty: Difficulty::Easy,
         tags: vec!["arrays".into(), "hash-map".into()],
-        kind: ProblemKind::Function { entry_point: "two_sum".into(), params: vec!["nums".into(), "target".into()] },
+        kind: ProblemKind::Function {
+            entry_point: "two_sum".into(),
+            params: vec!["nums".into(), "target".into()],
+        },
         template: "def two_sum(nums, target):\n    pass\n".into(),
-        examples: vec![TestCase { input: "[[2,7,11,15], 9]".into(), expected: "[0,1]".into(), explanation: None }],
-        hidden_tests: vec![TestCase { input: "[[3,3], 6]".into(), expected: "[0,1]".into(), explanation: None }],
+        examples: vec![TestCase {
+            input: "[[2,7,11,15], 9]".into(),
+            expected: "[0,1]".into(),
+            explanation: None,
+        }],
+        hidden_tests: vec![TestCase {
+            input: "[[3,3], 6]".into(),
+            expected: "[0,1]".into(),
+            explanation: None,
+        }],
         limits: Limits::default(),
         checker: Checker::Exact,
     }
 }
 
 fn created(id: ProblemId) -> ProblemEvent {
-    ProblemEvent::ProblemCreated { problem_id: id, slug: "two-sum".into(), spec: spec(), version: 1, by: UserId::default(), at: at() }
+    ProblemEvent::ProblemCreated {
+        problem_id: id,
+        slug: "two-sum".into(),
+        spec: spec(),
+        version: 1,
+        by: UserId::default(),
+        at: at(),
+    }
 }
 
 fn create(id: ProblemId, slug: &str, spec: ProblemSpec) -> ProblemCommand {
-    ProblemCommand::Create { problem_id: id, slug: slug.into(), spec, by: UserId::default(), at: at() }
+    ProblemCommand::Create {
+        problem_id: id,
+        slug: slug.into(),
+        spec,
+        by: UserId::default(),
+        at: at(),
+    }
 }
 
 #[test]
@@ -183,25 +350,59 @@ fn rejects_a_problem_with_a_bad_slug_or_spec() {
     let id = ProblemId::new();
     for slug in ["Two-Sum", "-two", "two--sum", "ab", "two_sum"] {
         let err = given::<Problem>(&[], create(id, slug, spec())).unwrap_err();
-        assert!(matches!(err, DomainError::Invalid { field: "slug", .. }), "{slug}");
+        assert!(
+            matches!(err, DomainError::Invalid { field: "slug", .. }),
+            "{slug}"
+        );
     }
     let cases: Vec<(&str, Box<dyn Fn(&mut ProblemSpec)>)> = vec![
         ("title", Box::new(|s| s.title = " ".into())),
         ("timeLimitMs", Box::new(|s| s.limits.time_limit_ms = 50)),
-        ("memoryLimitMb", Box::new(|s| s.limits.memory_limit_mb = 4096)),
+        (
+            "memoryLimitMb",
+            Box::new(|s| s.limits.memory_limit_mb = 4096),
+        ),
         ("hiddenTests", Box::new(|s| s.hidden_tests.clear())),
-        ("hiddenTests", Box::new(|s| s.hidden_tests[0].input = "[1,2,3]".into())),
-        ("examples", Box::new(|s| s.examples[0].expected = "not json".into())),
-        ("entryPoint", Box::new(|s| s.kind = ProblemKind::Function { entry_point: "2sum".into(), params: vec![] })),
-        ("template", Box::new(|s| s.template = "def other(): pass".into())),
-        ("checker", Box::new(|s| s.checker = Checker::Float { abs_tol: 0.0, rel_tol: 0.0 })),
+        (
+            "hiddenTests",
+            Box::new(|s| s.hidden_tests[0].input = "[1,2,3]".into()),
+        ),
+        (
+            "examples",
+            Box::new(|s| s.examples[0].expected = "not json".into()),
+        ),
+        (
+            "entryPoint",
+            Box::new(|s| {
+                s.kind = ProblemKind::Function {
+                    entry_point: "2sum".into(),
+                    params: vec![],
+                }
+            }),
+        ),
+        (
+            "template",
+            Box::new(|s| s.template = "def other(): pass".into()),
+        ),
+        (
+            "checker",
+            Box::new(|s| {
+                s.checker = Checker::Float {
+                    abs_tol: 0.0,
+                    rel_tol: 0.0,
+                }
+            }),
+        ),
         ("tags", Box::new(|s| s.tags = vec!["Bad Tag".into()])),
     ];
     for (field, mutate) in cases {
         let mut s = spec();
         mutate(&mut s);
         let err = given::<Problem>(&[], create(id, "two-sum", s)).unwrap_err();
-        assert!(matches!(err, DomainError::Invalid { field: f, .. } if f == field), "{field}: {err:?}");
+        assert!(
+            matches!(err, DomainError::Invalid { field: f, .. } if f == field),
+            "{field}: {err:?}"
+        );
     }
 }
 
@@ -220,11 +421,38 @@ fn editing_bumps_the_version_and_a_no_op_edit_records_nothing() {
     let id = ProblemId::new();
     let mut s = spec();
     s.title = "Two Sum II".into();
-    let events = given::<Problem>(&[created(id)], ProblemCommand::Edit { spec: s, by: UserId::default(), at: at() }).unwrap();
-    assert!(matches!(events[..], [ProblemEvent::ProblemEdited { version: 2, .. }]));
-    let none = given::<Problem>(&[created(id)], ProblemCommand::Edit { spec: spec(), by: UserId::default(), at: at() }).unwrap();
+    let events = given::<Problem>(
+        &[created(id)],
+        ProblemCommand::Edit {
+            spec: s,
+            by: UserId::default(),
+            at: at(),
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        events[..],
+        [ProblemEvent::ProblemEdited { version: 2, .. }]
+    ));
+    let none = given::<Problem>(
+        &[created(id)],
+        ProblemCommand::Edit {
+            spec: spec(),
+            by: UserId::default(),
+            at: at(),
+        },
+    )
+    .unwrap();
     assert!(none.is_empty());
-    let err = given::<Problem>(&[], ProblemCommand::Edit { spec: spec(), by: UserId::default(), at: at() }).unwrap_err();
+    let err = given::<Problem>(
+        &[],
+        ProblemCommand::Edit {
+            spec: spec(),
+            by: UserId::default(),
+            at: at(),
+        },
+    )
+    .unwrap_err();
     assert_eq!(err, DomainError::NotFound("problem"));
 }
 
@@ -232,8 +460,17 @@ fn editing_bumps_the_version_and_a_no_op_edit_records_nothing() {
 fn publishes_and_archives_once_each() {
     let id = ProblemId::new();
     let by = UserId::default();
-    let published = given::<Problem>(&[created(id)], ProblemCommand::Publish { by, at: at() }).unwrap();
-    assert_eq!(published, vec![ProblemEvent::ProblemPublished { problem_id: id, version: 1, by, at: at() }]);
+    let published =
+        given::<Problem>(&[created(id)], ProblemCommand::Publish { by, at: at() }).unwrap();
+    assert_eq!(
+        published,
+        vec![ProblemEvent::ProblemPublished {
+            problem_id: id,
+            version: 1,
+            by,
+            at: at()
+        }]
+    );
     let history = [created(id), published[0].clone()];
     let err = given::<Problem>(&history, ProblemCommand::Publish { by, at: at() }).unwrap_err();
     assert!(matches!(err, DomainError::InvalidState(_)));
@@ -246,22 +483,46 @@ fn publishes_and_archives_once_each() {
 }
 
 fn facts(status: ProblemStatus) -> ProblemFacts {
-    ProblemFacts { problem_id: ProblemId::default(), slug: "two-sum".into(), version: 3, status }
+    ProblemFacts {
+        problem_id: ProblemId::default(),
+        slug: "two-sum".into(),
+        version: 3,
+        status,
+    }
 }
 
 fn submit(problem: Option<ProblemFacts>, code: &str) -> SubmissionCommand {
-    SubmissionCommand::Create { submission_id: SubmissionId::default(), user_id: UserId::default(), problem, code: code.into(), at: at() }
+    SubmissionCommand::Create {
+        submission_id: SubmissionId::default(),
+        user_id: UserId::default(),
+        problem,
+        code: code.into(),
+        at: at(),
+    }
 }
 
 #[test]
 fn accepts_a_submission_to_a_published_problem_against_its_current_version() {
-    let events = given::<Submission>(&[], submit(Some(facts(ProblemStatus::Published)), "def two_sum(n, t): pass")).unwrap();
-    assert!(matches!(&events[..], [SubmissionEvent::SubmissionCreated { problem_version: 3, language, .. }] if language == "python3"));
+    let events = given::<Submission>(
+        &[],
+        submit(
+            Some(facts(ProblemStatus::Published)),
+            "def two_sum(n, t): pass",
+        ),
+    )
+    .unwrap();
+    assert!(
+        matches!(&events[..], [SubmissionEvent::SubmissionCreated { problem_version: 3, language, .. }] if language == "python3")
+    );
 }
 
 #[test]
 fn rejects_a_submission_to_an_unpublished_or_missing_problem() {
-    for problem in [None, Some(facts(ProblemStatus::Draft)), Some(facts(ProblemStatus::Archived))] {
+    for problem in [
+        None,
+        Some(facts(ProblemStatus::Draft)),
+        Some(facts(ProblemStatus::Archived)),
+    ] {
         let err = given::<Submission>(&[], submit(problem, "pass")).unwrap_err();
         assert_eq!(err, DomainError::NotFound("problem"));
     }
@@ -271,16 +532,24 @@ fn rejects_a_submission_to_an_unpublished_or_missing_problem() {
 fn rejects_empty_oversized_or_nul_code() {
     let big = "#".repeat(CODE_MAX_BYTES + 1);
     for code in ["  \n", big.as_str(), "print(1)\0"] {
-        let err = given::<Submission>(&[], submit(Some(facts(ProblemStatus::Published)), code)).unwrap_err();
+        let err = given::<Submission>(&[], submit(Some(facts(ProblemStatus::Published)), code))
+            .unwrap_err();
         assert!(matches!(err, DomainError::Invalid { field: "code", .. }));
     }
     let exactly = "#".repeat(CODE_MAX_BYTES);
-    assert!(given::<Submission>(&[], submit(Some(facts(ProblemStatus::Published)), &exactly)).is_ok());
+    assert!(
+        given::<Submission>(&[], submit(Some(facts(ProblemStatus::Published)), &exactly)).is_ok()
+    );
 }
 
 #[test]
 fn rejects_a_second_create_of_the_same_submission() {
-    let first = given::<Submission>(&[], submit(Some(facts(ProblemStatus::Published)), "pass")).unwrap();
-    let err = given::<Submission>(&first, submit(Some(facts(ProblemStatus::Published)), "pass")).unwrap_err();
+    let first =
+        given::<Submission>(&[], submit(Some(facts(ProblemStatus::Published)), "pass")).unwrap();
+    let err = given::<Submission>(
+        &first,
+        submit(Some(facts(ProblemStatus::Published)), "pass"),
+    )
+    .unwrap_err();
     assert_eq!(err, DomainError::AlreadyExists("submission"));
 }

@@ -18,21 +18,92 @@ fn one_of_each() -> Vec<Event> {
         kind: ProblemKind::StdIo,
         template: String::new(),
         examples: vec![],
-        hidden_tests: vec![TestCase { input: "1".into(), expected: "1".into(), explanation: None }],
+        hidden_tests: vec![TestCase {
+            input: "1".into(),
+            expected: "1".into(),
+            explanation: None,
+        }],
         limits: Limits::default(),
-        checker: Checker::Float { abs_tol: 1e-6, rel_tol: 1e-9 },
+        checker: Checker::Float {
+            abs_tol: 1e-6,
+            rel_tol: 1e-9,
+        },
     };
     vec![
-        UserEvent::UserRegistered { user_id: u, username: "a".into(), email: "e".into(), password_hash: "h".into(), role: Role::Admin, at }.into(),
-        UserEvent::UserProfileUpdated { user_id: u, display_name: "d".into(), bio: "b".into(), at }.into(),
-        UserEvent::UserPasswordChanged { user_id: u, password_hash: "h".into(), session_epoch: 1, at }.into(),
-        UserEvent::UserRoleChanged { user_id: u, role: Role::Reviewer, by: u, at }.into(),
-        UserEvent::UserDeactivated { user_id: u, by: u, reason: "r".into(), session_epoch: 2, at }.into(),
-        UserEvent::UserReactivated { user_id: u, by: u, at }.into(),
-        ProblemEvent::ProblemCreated { problem_id: p, slug: "s".into(), spec: spec.clone(), version: 1, by: u, at }.into(),
-        ProblemEvent::ProblemEdited { problem_id: p, spec, version: 2, by: u, at }.into(),
-        ProblemEvent::ProblemPublished { problem_id: p, version: 2, by: u, at }.into(),
-        ProblemEvent::ProblemArchived { problem_id: p, by: u, at }.into(),
+        UserEvent::UserRegistered {
+            user_id: u,
+            username: "a".into(),
+            email: "e".into(),
+            password_hash: "h".into(),
+            role: Role::Admin,
+            at,
+        }
+        .into(),
+        UserEvent::UserProfileUpdated {
+            user_id: u,
+            display_name: "d".into(),
+            bio: "b".into(),
+            at,
+        }
+        .into(),
+        UserEvent::UserPasswordChanged {
+            user_id: u,
+            password_hash: "h".into(),
+            session_epoch: 1,
+            at,
+        }
+        .into(),
+        UserEvent::UserRoleChanged {
+            user_id: u,
+            role: Role::Reviewer,
+            by: u,
+            at,
+        }
+        .into(),
+        UserEvent::UserDeactivated {
+            user_id: u,
+            by: u,
+            reason: "r".into(),
+            session_epoch: 2,
+            at,
+        }
+        .into(),
+        UserEvent::UserReactivated {
+            user_id: u,
+            by: u,
+            at,
+        }
+        .into(),
+        ProblemEvent::ProblemCreated {
+            problem_id: p,
+            slug: "s".into(),
+            spec: spec.clone(),
+            version: 1,
+            by: u,
+            at,
+        }
+        .into(),
+        ProblemEvent::ProblemEdited {
+            problem_id: p,
+            spec,
+            version: 2,
+            by: u,
+            at,
+        }
+        .into(),
+        ProblemEvent::ProblemPublished {
+            problem_id: p,
+            version: 2,
+            by: u,
+            at,
+        }
+        .into(),
+        ProblemEvent::ProblemArchived {
+            problem_id: p,
+            by: u,
+            at,
+        }
+        .into(),
         SubmissionEvent::SubmissionCreated {
             submission_id: SubmissionId::new(),
             user_id: u,
@@ -44,7 +115,13 @@ fn one_of_each() -> Vec<Event> {
             at,
         }
         .into(),
-        ReservationEvent::KeyReserved { kind: ReservationKind::Email, key: "e".into(), owner: u.0, at }.into(),
+        ReservationEvent::KeyReserved {
+            kind: ReservationKind::Email,
+            key: "e".into(),
+            owner: u.0,
+            at,
+        }
+        .into(),
     ]
 }
 
@@ -53,11 +130,18 @@ fn every_event_round_trips_under_its_pinned_type_name() {
     let events = one_of_each();
     let names: Vec<&str> = events.iter().map(|e| codec::encode(e).event_type).collect();
     let pinned: Vec<&str> = EVENT_TYPES.iter().map(|(n, _)| *n).collect();
-    assert_eq!(names, pinned, "every stored type name is pinned; renaming one breaks old logs");
+    assert_eq!(
+        names, pinned,
+        "every stored type name is pinned; renaming one breaks old logs"
+    );
     for event in events {
         let enc = codec::encode(&event);
         assert_eq!(enc.schema_version, 1);
-        assert!(enc.data.get("at").is_some(), "payload is the bare struct, no Rust path: {}", enc.data);
+        assert!(
+            enc.data.get("at").is_some(),
+            "payload is the bare struct, no Rust path: {}",
+            enc.data
+        );
         let back = codec::decode(enc.event_type, enc.schema_version, enc.data).unwrap();
         assert_eq!(back, event);
     }
@@ -65,7 +149,16 @@ fn every_event_round_trips_under_its_pinned_type_name() {
 
 #[test]
 fn rejects_unknown_types_future_versions_and_bad_payloads() {
-    assert!(matches!(codec::decode("Nope", 1, serde_json::json!({})), Err(CodecError::UnknownType(_))));
-    assert!(matches!(codec::decode("UserRegistered", 9, serde_json::json!({})), Err(CodecError::FutureVersion { .. })));
-    assert!(matches!(codec::decode("UserRegistered", 1, serde_json::json!({"user_id": 1})), Err(CodecError::Malformed { .. })));
+    assert!(matches!(
+        codec::decode("Nope", 1, serde_json::json!({})),
+        Err(CodecError::UnknownType(_))
+    ));
+    assert!(matches!(
+        codec::decode("UserRegistered", 9, serde_json::json!({})),
+        Err(CodecError::FutureVersion { .. })
+    ));
+    assert!(matches!(
+        codec::decode("UserRegistered", 1, serde_json::json!({"user_id": 1})),
+        Err(CodecError::Malformed { .. })
+    ));
 }
