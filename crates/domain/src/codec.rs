@@ -45,6 +45,24 @@ impl From<ReservationEvent> for Event {
     }
 }
 
+macro_rules! narrow {
+    ($variant:ident, $ty:ty) => {
+        impl TryFrom<Event> for $ty {
+            type Error = Event;
+            fn try_from(e: Event) -> Result<Self, Event> {
+                match e {
+                    Event::$variant(inner) => Ok(inner),
+                    other => Err(other),
+                }
+            }
+        }
+    };
+}
+narrow!(User, UserEvent);
+narrow!(Problem, ProblemEvent);
+narrow!(Submission, SubmissionEvent);
+narrow!(Reservation, ReservationEvent);
+
 /// An event ready to be stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Encoded {

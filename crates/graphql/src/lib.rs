@@ -1,1 +1,28 @@
-//! placeholder
+//! The GraphQL API over axum: the only crate that knows HTTP.
+//!
+//! Depends on `commands` (writes), `projections` (reads), `domain` and
+//! `store`; nothing depends on it but the binary.
+//!
+//! Key decisions:
+//! - Mutations wait until the read models have applied their own write
+//!   (read-your-writes), so a client never sees its change missing.
+//! - Every error carries `extensions.code` (UNAUTHENTICATED, FORBIDDEN,
+//!   NOT_FOUND, CONFLICT, BAD_USER_INPUT, RATE_LIMITED, INTERNAL); internal
+//!   details are logged, never shown.
+//! - Tokens are checked against the user's current state on each request, so
+//!   deactivation and password changes end sessions at once.
+
+pub mod auth;
+pub mod context;
+pub mod error;
+mod http;
+pub mod schema;
+mod types;
+
+pub use context::{Limiters, RateLimits, Services};
+pub use http::router;
+
+/// The schema in SDL, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    schema::build(None).sdl()
+}

@@ -102,18 +102,18 @@ impl PostgresStore {
             .fetch_one(&mut *tx)
             .await?;
             let actual = actual as u64;
-            if let Some(required) = req.expected.required() {
-                if actual != required {
-                    tx.rollback().await?;
-                    return match self.already_appended(requests).await? {
-                        Some(previous) => Ok(previous),
-                        None => Err(Error::Conflict {
-                            stream: req.stream.clone(),
-                            expected: req.expected,
-                            actual,
-                        }),
-                    };
-                }
+            if let Some(required) = req.expected.required()
+                && actual != required
+            {
+                tx.rollback().await?;
+                return match self.already_appended(requests).await? {
+                    Some(previous) => Ok(previous),
+                    None => Err(Error::Conflict {
+                        stream: req.stream.clone(),
+                        expected: req.expected,
+                        actual,
+                    }),
+                };
             }
             match insert(&mut tx, req, actual).await {
                 Ok(appended) => last = appended,

@@ -262,14 +262,14 @@ async fn append_in(
                 .fetch_one(&mut *conn)
                 .await?;
         let actual = actual as u64;
-        if let Some(required) = req.expected.required() {
-            if actual != required {
-                return Err(Error::Conflict {
-                    stream: req.stream.clone(),
-                    expected: req.expected,
-                    actual,
-                });
-            }
+        if let Some(required) = req.expected.required()
+            && actual != required
+        {
+            return Err(Error::Conflict {
+                stream: req.stream.clone(),
+                expected: req.expected,
+                actual,
+            });
         }
         let mut version = actual;
         for event in &req.events {

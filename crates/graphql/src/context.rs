@@ -1,0 +1,124 @@
+//! What resolvers reach through the GraphQL context.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use commands::{Actor, Commands};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use projections::{Progress, ReadDb};
+use store::Cursor;
+
+use crate::auth::Keys;
+use crate::error::{Code, api_error};
+
+/// Per-minute limits on the expensive or abusable mutations.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimits {
+    /// Logins and registrations per client address.
+    pub auth_per_minute: u32,
+    /// Submissions per user.
+    pub submit_per_minute: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            auth_per_minute: 30,
+            submit_per_minute: 30,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Limiters {
+    auth: DefaultKeyedRateLimiter<IpAddr>,
+    submit: DefaultKeyedRateLimiter<domain::UserId>,
+}
+
+impl Limiters {
+    pub fn new(limits: RateLimits) -> Self {
+        let quota = |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).expect("positive"));
+        Self {
+            auth: DefaultKeyedRateLimiter::keyed(quota(limits.auth_per_minute)),
+            submit: DefaultKeyedRateLimiter::keyed(quota(limits.submit_per_minute)),
+        }
+    }
+
+    pub fn check_auth(&self, ip: IpAddr) -> async_graphql::Result<()> {
+        self.auth.check_key(&ip).map_err(|_| {
+            api_error(
+                Code::RateLimited,
+                "too many login or registration attempts; wait a minute",
+            )
+        })
+    }
+
+    pub fn check_submit(&self, user: domain::UserId) -> async_graphql::Result<()> {
+        self.submit
+            .check_key(&user)
+            .map_err(|_| api_error(Code::RateLimited, "too many submissions; wait a minute"))
+    }
+
+    /// Drops idle keys so the maps do not grow without bound.
+    pub fn shrink(&self) {
+        self.auth.retain_recent();
+        self.submit.retain_recent();
+    }
+}
+
+/// Shared by every request.
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub commands: Commands,
+    pub db: ReadDb,
+    pub progress: Progress,
+    pub keys: Keys,
+    pub limiters: Arc<Limiters>,
+    /// How long a mutation waits for the read models to show its own write.
+    pub consistency_timeout: Duration,
+}
+
+impl Services {
+    /// Read-your-writes: waits until the projections have applied `cursor`.
+    pub async fn settle(&self, cursor: Cursor) -> async_graphql::Result<()> {
+        if self
+            .progress
+            .wait_for(cursor, self.consistency_timeout)
+            .await
+        {
+            Ok(())
+        } else {
+            tracing::warn!(%cursor, "read models lag behind a write");
+            Err(api_error(
+                Code::Internal,
+                "the change was recorded but is not visible yet; query again shortly",
+            ))
+        }
+    }
+}
+
+/// Per request.
+#[derive(Debug, Clone)]
+pub struct RequestCtx {
+    pub actor: Option<Actor>,
+    pub client_ip: IpAddr,
+}
+
+impl RequestCtx {
+    pub fn actor(&self) -> async_graphql::Result<&Actor> {
+        self.actor
+            .as_ref()
+            .ok_or_else(|| api_error(Code::Unauthenticated, "log in first"))
+    }
+
+    pub fn admin(&self) -> async_graphql::Result<&Actor> {
+        let actor = self.actor()?;
+        if actor.role == domain::user::Role::Admin {
+            Ok(actor)
+        } else {
+            Err(api_error(Code::Forbidden, "only admins may do this"))
+        }
+    }
+}

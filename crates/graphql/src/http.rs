@@ -1,0 +1,180 @@
+//! The HTTP surface: POST /graphql, GraphiQL, health.
+//!
+//! GraphQL POSTs go through our own handler instead of the stock extractor,
+//! so that every failure (a body over the limit, a body that is not JSON, a
+//! bad token) comes back as a GraphQL error with a code.
+
+use std::net::SocketAddr;
+
+use async_graphql::http::GraphiQLSource;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use commands::Actor;
+use serde_json::json;
+
+use crate::context::{RequestCtx, Services};
+use crate::error::Code;
+use crate::schema::AppSchema;
+
+#[derive(Clone)]
+struct AppState {
+    schema: AppSchema,
+    services: Services,
+}
+
+/// The API's routes. `body_limit` caps every request body, in bytes.
+pub fn router(services: Services, body_limit: usize) -> Router {
+    let schema = crate::schema::build(Some(services.clone()));
+    Router::new()
+        .route("/graphql", get(use_post).post(graphql))
+        .route("/graphiql", get(graphiql))
+        .route("/healthz", get(healthz))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(AppState { schema, services })
+}
+
+fn error_response(status: StatusCode, code: Code, message: &str) -> Response {
+    (
+        status,
+        Json(
+            json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] }),
+        ),
+    )
+        .into_response()
+}
+
+async fn use_post() -> Response {
+    error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        Code::BadUserInput,
+        "send GraphQL requests as POST with a JSON body; GraphiQL is at /graphiql",
+    )
+}
+
+async fn graphql(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Code::BadUserInput,
+                "request body is too large",
+            );
+        }
+        Err(rejection) => {
+            return error_response(
+                rejection.status(),
+                Code::BadUserInput,
+                &rejection.body_text(),
+            );
+        }
+    };
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            let message =
+                format!("body is not a GraphQL request (JSON with a \"query\" string): {e}");
+            return error_response(StatusCode::BAD_REQUEST, Code::BadUserInput, &message);
+        }
+    };
+    let actor = match authenticate(&app.services, &headers).await {
+        Ok(actor) => actor,
+        Err((code, message)) => return error_response(StatusCode::OK, code, &message),
+    };
+    let request = request.data(RequestCtx {
+        actor,
+        client_ip: peer.ip(),
+    });
+    let mut response = app.schema.execute(request).await;
+    // Parse, validation, depth and complexity errors come from the library
+    // without a code: they are all the client's to fix.
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", Code::BadUserInput.as_str());
+        }
+    }
+    Json(response).into_response()
+}
+
+/// No header: anonymous. A header that does not check out is an error, never
+/// silently anonymous.
+async fn authenticate(s: &Services, headers: &HeaderMap) -> Result<Option<Actor>, (Code, String)> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let unauthenticated = |m: &str| (Code::Unauthenticated, m.to_string());
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| unauthenticated("the Authorization header must be `Bearer <token>`"))?;
+    let claims = s
+        .keys
+        .verify(token.trim())
+        .map_err(|m| unauthenticated(&m))?;
+    let user = projections::queries::user_by_id(&s.db, claims.sub)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot load the user of a token");
+            (
+                Code::Internal,
+                "internal error; it has been logged".to_string(),
+            )
+        })?;
+    let Some(user) = user else {
+        return Err(unauthenticated("the token's user does not exist"));
+    };
+    if !user.active {
+        return Err(unauthenticated("this account is deactivated"));
+    }
+    if user.session_epoch != claims.epoch {
+        return Err(unauthenticated("this session has ended; log in again"));
+    }
+    Ok(Some(Actor {
+        user_id: user.user_id,
+        role: user.role,
+    }))
+}
+
+async fn graphiql() -> Html<String> {
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .title("PyDojo GraphiQL")
+            .finish(),
+    )
+}
+
+async fn healthz(State(app): State<AppState>) -> Response {
+    let db_ok = sqlx_ping(&app.services).await;
+    let cursor = app.services.progress.current();
+    let body = json!({
+        "status": if db_ok { "ok" } else { "degraded" },
+        "store": app.services.commands.store().backend(),
+        "projectedTo": cursor.to_string(),
+    });
+    let status = if db_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn sqlx_ping(s: &Services) -> bool {
+    projections::queries::user_by_username(&s.db, "healthz-probe")
+        .await
+        .is_ok()
+}

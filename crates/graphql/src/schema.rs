@@ -1,0 +1,445 @@
+//! The query and mutation roots.
+
+use async_graphql::{Context, EmptySubscription, ID, Object, Schema};
+use commands::Actor;
+use domain::{SubmissionId, UserId};
+use projections::queries::{self, ProblemFilter};
+
+use crate::context::{RequestCtx, Services};
+use crate::error::{Code, api_error, from_command, from_read};
+use crate::types::*;
+
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Limits that keep one query from costing the server too much.
+pub const MAX_DEPTH: usize = 12;
+pub const MAX_COMPLEXITY: usize = 2000;
+const MAX_PAGE: i32 = 100;
+
+pub fn build(services: Option<Services>) -> AppSchema {
+    let builder = Schema::build(Query, Mutation, EmptySubscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .limit_recursive_depth(32)
+        .limit_directives(20);
+    match services {
+        Some(s) => builder.data(s).finish(),
+        None => builder.finish(),
+    }
+}
+
+fn services<'a>(ctx: &Context<'a>) -> &'a Services {
+    ctx.data_unchecked::<Services>()
+}
+
+fn request<'a>(ctx: &Context<'a>) -> &'a RequestCtx {
+    ctx.data_unchecked::<RequestCtx>()
+}
+
+fn page(limit: i32, offset: i32) -> async_graphql::Result<(i64, i64)> {
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(api_error(
+            Code::BadUserInput,
+            format!("limit must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    if offset < 0 {
+        return Err(api_error(Code::BadUserInput, "offset must not be negative"));
+    }
+    Ok((limit as i64, offset as i64))
+}
+
+async fn load_user(s: &Services, id: UserId) -> async_graphql::Result<User> {
+    queries::user_by_id(&s.db, id)
+        .await
+        .map_err(from_read)?
+        .map(User::from)
+        .ok_or_else(|| api_error(Code::NotFound, "user not found"))
+}
+
+async fn load_problem(
+    s: &Services,
+    slug: &str,
+    include_unpublished: bool,
+) -> async_graphql::Result<Problem> {
+    queries::problem_by_slug(&s.db, slug, include_unpublished)
+        .await
+        .map_err(from_read)?
+        .map(Problem::from)
+        .ok_or_else(|| api_error(Code::NotFound, "problem not found"))
+}
+
+fn parse_id<T: std::str::FromStr>(id: &ID, what: &str) -> async_graphql::Result<T> {
+    id.parse()
+        .map_err(|_| api_error(Code::BadUserInput, format!("{what} id is not a valid id")))
+}
+
+#[derive(Debug)]
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// The logged-in user.
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        let actor = request(ctx).actor()?;
+        load_user(services(ctx), actor.user_id).await
+    }
+
+    /// A user's public profile.
+    async fn user(
+        &self,
+        ctx: &Context<'_>,
+        username: String,
+    ) -> async_graphql::Result<Option<User>> {
+        Ok(queries::user_by_username(&services(ctx).db, &username)
+            .await
+            .map_err(from_read)?
+            .map(User::from))
+    }
+
+    /// Admins only: every user.
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 50)] limit: i32,
+        #[graphql(default = 0)] offset: i32,
+    ) -> async_graphql::Result<Vec<User>> {
+        request(ctx).admin()?;
+        let (limit, offset) = page(limit, offset)?;
+        let users = queries::list_users(&services(ctx).db, limit, offset)
+            .await
+            .map_err(from_read)?;
+        Ok(users.into_iter().map(User::from).collect())
+    }
+
+    /// Published problems; admins may ask for drafts and archived ones too.
+    async fn problems(
+        &self,
+        ctx: &Context<'_>,
+        difficulty: Option<Difficulty>,
+        tag: Option<String>,
+        #[graphql(default = false)] include_unpublished: bool,
+        #[graphql(default = 50)] limit: i32,
+        #[graphql(default = 0)] offset: i32,
+    ) -> async_graphql::Result<Vec<Problem>> {
+        if include_unpublished {
+            request(ctx).admin()?;
+        }
+        let (limit, offset) = page(limit, offset)?;
+        let filter = ProblemFilter {
+            include_unpublished,
+            difficulty: difficulty.map(Into::into),
+            tag,
+        };
+        let problems = queries::list_problems(&services(ctx).db, &filter, limit, offset)
+            .await
+            .map_err(from_read)?;
+        Ok(problems.into_iter().map(Problem::from).collect())
+    }
+
+    /// One problem by slug: null if there is none the caller may see.
+    async fn problem(
+        &self,
+        ctx: &Context<'_>,
+        slug: String,
+    ) -> async_graphql::Result<Option<Problem>> {
+        let is_admin = request(ctx)
+            .actor
+            .is_some_and(|a| a.role == domain::user::Role::Admin);
+        let view = queries::problem_by_slug(&services(ctx).db, &slug, is_admin)
+            .await
+            .map_err(from_read)?;
+        Ok(view.map(Problem::from))
+    }
+
+    /// One of the caller's submissions (admins: anyone's).
+    async fn submission(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<Submission>> {
+        let actor = request(ctx).actor()?;
+        let id: SubmissionId = parse_id(&id, "submission")?;
+        let Some(view) = queries::submission_by_id(&services(ctx).db, id)
+            .await
+            .map_err(from_read)?
+        else {
+            return Ok(None);
+        };
+        if view.user_id != actor.user_id && actor.role != domain::user::Role::Admin {
+            return Ok(None);
+        }
+        Submission::try_from(view).map(Some)
+    }
+
+    /// The caller's submissions, newest first.
+    async fn my_submissions(
+        &self,
+        ctx: &Context<'_>,
+        problem_slug: Option<String>,
+        #[graphql(default = 20)] limit: i32,
+        #[graphql(default = 0)] offset: i32,
+    ) -> async_graphql::Result<Vec<Submission>> {
+        let actor = request(ctx).actor()?;
+        let (limit, offset) = page(limit, offset)?;
+        let views = queries::submissions_of(
+            &services(ctx).db,
+            actor.user_id,
+            problem_slug.as_deref(),
+            limit,
+            offset,
+        )
+        .await
+        .map_err(from_read)?;
+        views.into_iter().map(Submission::try_from).collect()
+    }
+}
+
+#[derive(Debug)]
+pub struct Mutation;
+
+impl Mutation {
+    async fn session(
+        s: &Services,
+        user_id: UserId,
+        epoch: u32,
+    ) -> async_graphql::Result<AuthPayload> {
+        let (token, expires_at) = s.keys.issue(user_id, epoch);
+        Ok(AuthPayload {
+            token,
+            expires_at,
+            user: load_user(s, user_id).await?,
+        })
+    }
+}
+
+#[Object]
+impl Mutation {
+    /// Creates an account and logs it in.
+    async fn register(
+        &self,
+        ctx: &Context<'_>,
+        username: String,
+        email: String,
+        password: String,
+    ) -> async_graphql::Result<AuthPayload> {
+        let s = services(ctx);
+        s.limiters.check_auth(request(ctx).client_ip)?;
+        let done = s
+            .commands
+            .register(&username, &email, &password, domain::user::Role::User)
+            .await
+            .map_err(from_command)?;
+        s.settle(done.cursor).await?;
+        Self::session(s, done.value, 0).await
+    }
+
+    /// `login` is a username or an email address.
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        login: String,
+        password: String,
+    ) -> async_graphql::Result<AuthPayload> {
+        let s = services(ctx);
+        s.limiters.check_auth(request(ctx).client_ip)?;
+        let done = s
+            .commands
+            .authenticate(&login, &password)
+            .await
+            .map_err(from_command)?;
+        s.settle(done.cursor).await?;
+        Self::session(s, done.value.id, done.value.session_epoch).await
+    }
+
+    async fn update_profile(
+        &self,
+        ctx: &Context<'_>,
+        display_name: Option<String>,
+        bio: Option<String>,
+    ) -> async_graphql::Result<User> {
+        let s = services(ctx);
+        let actor = request(ctx).actor()?;
+        let current = load_user(s, actor.user_id).await?;
+        let done = s
+            .commands
+            .update_profile(
+                actor,
+                &display_name.unwrap_or(current.display_name),
+                &bio.unwrap_or(current.bio),
+            )
+            .await
+            .map_err(from_command)?;
+        s.settle(done.cursor).await?;
+        load_user(s, actor.user_id).await
+    }
+
+    /// Ends every other session and returns a new token for this one.
+    async fn change_password(
+        &self,
+        ctx: &Context<'_>,
+        current_password: String,
+        new_password: String,
+    ) -> async_graphql::Result<AuthPayload> {
+        let s = services(ctx);
+        let actor = request(ctx).actor()?;
+        s.limiters.check_auth(request(ctx).client_ip)?;
+        let done = s
+            .commands
+            .change_password(actor, &current_password, &new_password)
+            .await
+            .map_err(from_command)?;
+        s.settle(done.cursor).await?;
+        let user = queries::user_by_id(&s.db, actor.user_id)
+            .await
+            .map_err(from_read)?;
+        let epoch = user.map_or(0, |u| u.session_epoch);
+        Self::session(s, actor.user_id, epoch).await
+    }
+
+    /// Admins only. The user can no longer log in; their tokens stop working.
+    async fn deactivate_user(
+        &self,
+        ctx: &Context<'_>,
+        username: String,
+        #[graphql(default)] reason: String,
+    ) -> async_graphql::Result<User> {
+        let s = services(ctx);
+        let actor = request(ctx).admin()?;
+        let done = s
+            .commands
+            .deactivate_user(actor, &username, &reason)
+            .await
+            .map_err(from_command)?;
+        s.settle(done.cursor).await?;
+        load_user(s, done.value).await
+    }
+
+    /// Admins only.
+    async fn reactivate_user(
+        &self,
+        ctx: &Context<'_>,
+        username: String,
+    ) -> async_graphql::Result<User> {
+        let s = services(ctx);
+        let actor = request(ctx).admin()?;
+        let done = s
+            .commands
+            .reactivate_user(actor, &username)
+            .await
+            .map_err(from_command)?;
+        s.settle(done.cursor).await?;
+        load_user(s, done.value).await
+    }
+
+    /// Admins only.
+    async fn set_user_role(
+        &self,
+        ctx: &Context<'_>,
+        username: String,
+        role: Role,
+    ) -> async_graphql::Result<User> {
+        let s = services(ctx);
+        let actor = request(ctx).admin()?;
+        let done = s
+            .commands
+            .set_role(actor, &username, role.into())
+            .await
+            .map_err(from_command)?;
+        s.settle(done.cursor).await?;
+        load_user(s, done.value).await
+    }
+
+    /// Admins only. Creates a draft.
+    async fn create_problem(
+        &self,
+        ctx: &Context<'_>,
+        slug: String,
+        input: ProblemInput,
+    ) -> async_graphql::Result<Problem> {
+        let s = services(ctx);
+        let actor = request(ctx).admin()?;
+        let done = s
+            .commands
+            .create_problem(actor, &slug, input.into_spec()?)
+            .await
+            .map_err(from_command)?;
+        s.settle(done.cursor).await?;
+        load_problem(s, &slug, true).await
+    }
+
+    /// Admins only. Replaces the problem's content and bumps its version.
+    async fn update_problem(
+        &self,
+        ctx: &Context<'_>,
+        slug: String,
+        input: ProblemInput,
+    ) -> async_graphql::Result<Problem> {
+        let s = services(ctx);
+        let actor = request(ctx).admin()?;
+        let done = s
+            .commands
+            .edit_problem(actor, &slug, input.into_spec()?)
+            .await
+            .map_err(from_command)?;
+        s.settle(done.cursor).await?;
+        load_problem(s, &slug, true).await
+    }
+
+    /// Admins only.
+    async fn publish_problem(
+        &self,
+        ctx: &Context<'_>,
+        slug: String,
+    ) -> async_graphql::Result<Problem> {
+        let s = services(ctx);
+        let actor = request(ctx).admin()?;
+        let done = s
+            .commands
+            .publish_problem(actor, &slug)
+            .await
+            .map_err(from_command)?;
+        s.settle(done.cursor).await?;
+        load_problem(s, &slug, true).await
+    }
+
+    /// Admins only. Hides the problem from users; it can be published again.
+    async fn archive_problem(
+        &self,
+        ctx: &Context<'_>,
+        slug: String,
+    ) -> async_graphql::Result<Problem> {
+        let s = services(ctx);
+        let actor = request(ctx).admin()?;
+        let done = s
+            .commands
+            .archive_problem(actor, &slug)
+            .await
+            .map_err(from_command)?;
+        s.settle(done.cursor).await?;
+        load_problem(s, &slug, true).await
+    }
+
+    /// Submits Python code (UTF-8, at most 64 KiB) to a published problem.
+    async fn submit(
+        &self,
+        ctx: &Context<'_>,
+        problem_slug: String,
+        code: String,
+    ) -> async_graphql::Result<Submission> {
+        let s = services(ctx);
+        let actor: &Actor = request(ctx).actor()?;
+        s.limiters.check_submit(actor.user_id)?;
+        let done = s
+            .commands
+            .submit(actor, &problem_slug, &code)
+            .await
+            .map_err(from_command)?;
+        s.settle(done.cursor).await?;
+        let view = queries::submission_by_id(&s.db, done.value)
+            .await
+            .map_err(from_read)?
+            .ok_or_else(|| api_error(Code::Internal, "submission recorded but not found"))?;
+        Submission::try_from(view)
+    }
+}

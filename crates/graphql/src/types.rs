@@ -1,0 +1,405 @@
+//! GraphQL object and input types, mapped from read-model views.
+
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, SimpleObject};
+use chrono::{DateTime, Utc};
+use domain::problem::{self as p, Checker as DomainChecker, ProblemKind as DomainKind};
+use domain::user::Role as DomainRole;
+use projections::queries::{ProblemView, SubmissionView, UserView};
+
+use crate::context::{RequestCtx, Services};
+use crate::error::{Code, api_error, from_read};
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum Role {
+    User,
+    Reviewer,
+    Admin,
+}
+
+impl From<DomainRole> for Role {
+    fn from(r: DomainRole) -> Self {
+        match r {
+            DomainRole::User => Role::User,
+            DomainRole::Reviewer => Role::Reviewer,
+            DomainRole::Admin => Role::Admin,
+        }
+    }
+}
+
+impl From<Role> for DomainRole {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::User => DomainRole::User,
+            Role::Reviewer => DomainRole::Reviewer,
+            Role::Admin => DomainRole::Admin,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum Difficulty {
+    Easy,
+    Medium,
+    Hard,
+}
+
+impl From<p::Difficulty> for Difficulty {
+    fn from(d: p::Difficulty) -> Self {
+        match d {
+            p::Difficulty::Easy => Difficulty::Easy,
+            p::Difficulty::Medium => Difficulty::Medium,
+            p::Difficulty::Hard => Difficulty::Hard,
+        }
+    }
+}
+
+impl From<Difficulty> for p::Difficulty {
+    fn from(d: Difficulty) -> Self {
+        match d {
+            Difficulty::Easy => p::Difficulty::Easy,
+            Difficulty::Medium => p::Difficulty::Medium,
+            Difficulty::Hard => p::Difficulty::Hard,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum ProblemStatus {
+    Draft,
+    Published,
+    Archived,
+}
+
+impl From<p::ProblemStatus> for ProblemStatus {
+    fn from(s: p::ProblemStatus) -> Self {
+        match s {
+            p::ProblemStatus::Draft => ProblemStatus::Draft,
+            p::ProblemStatus::Published => ProblemStatus::Published,
+            p::ProblemStatus::Archived => ProblemStatus::Archived,
+        }
+    }
+}
+
+/// How a solution is called.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum ProblemKind {
+    /// A function `entryPoint(params...)`; test inputs are JSON argument arrays.
+    Function,
+    /// A program reading stdin and writing stdout.
+    Stdio,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum CheckerKind {
+    Exact,
+    /// Numbers within an absolute or relative tolerance.
+    Float,
+    /// Lines or list elements in any order.
+    Unordered,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum SubmissionStatus {
+    /// Waiting for the judge.
+    Queued,
+}
+
+#[derive(SimpleObject, Debug)]
+#[graphql(complex)]
+pub struct User {
+    pub id: ID,
+    pub username: String,
+    pub display_name: String,
+    pub bio: String,
+    pub role: Role,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    #[graphql(skip)]
+    pub email_private: String,
+}
+
+#[ComplexObject]
+impl User {
+    /// Visible to the user themself and to admins; null for everyone else.
+    async fn email(&self, ctx: &Context<'_>) -> Option<String> {
+        let req = ctx.data_unchecked::<RequestCtx>();
+        let visible = req.actor.as_ref().is_some_and(|a| {
+            a.role == DomainRole::Admin || a.user_id.to_string() == self.id.as_str()
+        });
+        visible.then(|| self.email_private.clone())
+    }
+}
+
+impl From<UserView> for User {
+    fn from(u: UserView) -> Self {
+        Self {
+            id: ID(u.user_id.to_string()),
+            username: u.username,
+            display_name: u.display_name,
+            bio: u.bio,
+            role: u.role.into(),
+            active: u.active,
+            created_at: u.created_at,
+            email_private: u.email,
+        }
+    }
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct TestCase {
+    /// For function problems, a JSON array of arguments; for stdio problems, stdin.
+    pub input: String,
+    /// For function problems, a JSON value; for stdio problems, stdout.
+    pub expected: String,
+    pub explanation: Option<String>,
+}
+
+impl From<p::TestCase> for TestCase {
+    fn from(t: p::TestCase) -> Self {
+        Self {
+            input: t.input,
+            expected: t.expected,
+            explanation: t.explanation,
+        }
+    }
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Checker {
+    pub kind: CheckerKind,
+    pub abs_tol: Option<f64>,
+    pub rel_tol: Option<f64>,
+}
+
+#[derive(SimpleObject, Debug)]
+#[graphql(complex)]
+pub struct Problem {
+    pub id: ID,
+    pub slug: String,
+    pub title: String,
+    /// Markdown.
+    pub statement: String,
+    pub difficulty: Difficulty,
+    pub tags: Vec<String>,
+    pub kind: ProblemKind,
+    /// The function to define (function problems only).
+    pub entry_point: Option<String>,
+    pub params: Vec<String>,
+    pub template: String,
+    pub examples: Vec<TestCase>,
+    pub time_limit_ms: u32,
+    pub memory_limit_mb: u32,
+    pub checker: Checker,
+    pub status: ProblemStatus,
+    /// Bumped by every edit; each submission records the version it was made against.
+    pub version: u32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub published_at: Option<DateTime<Utc>>,
+    #[graphql(skip)]
+    pub problem_id: domain::ProblemId,
+}
+
+#[ComplexObject]
+impl Problem {
+    /// Admins only. Users never see hidden tests.
+    async fn hidden_tests(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TestCase>> {
+        ctx.data_unchecked::<RequestCtx>().admin()?;
+        let services = ctx.data_unchecked::<Services>();
+        let tests = projections::queries::hidden_tests(&services.db, self.problem_id)
+            .await
+            .map_err(from_read)?;
+        Ok(tests.into_iter().map(Into::into).collect())
+    }
+}
+
+impl From<ProblemView> for Problem {
+    fn from(v: ProblemView) -> Self {
+        let (kind, entry_point, params) = match v.kind {
+            DomainKind::Function {
+                entry_point,
+                params,
+            } => (ProblemKind::Function, Some(entry_point), params),
+            DomainKind::StdIo => (ProblemKind::Stdio, None, vec![]),
+        };
+        let checker = match v.checker {
+            DomainChecker::Exact => Checker {
+                kind: CheckerKind::Exact,
+                abs_tol: None,
+                rel_tol: None,
+            },
+            DomainChecker::Float { abs_tol, rel_tol } => Checker {
+                kind: CheckerKind::Float,
+                abs_tol: Some(abs_tol),
+                rel_tol: Some(rel_tol),
+            },
+            DomainChecker::Unordered => Checker {
+                kind: CheckerKind::Unordered,
+                abs_tol: None,
+                rel_tol: None,
+            },
+        };
+        Self {
+            id: ID(v.problem_id.to_string()),
+            slug: v.slug,
+            title: v.title,
+            statement: v.statement,
+            difficulty: v.difficulty.into(),
+            tags: v.tags,
+            kind,
+            entry_point,
+            params,
+            template: v.template,
+            examples: v.examples.into_iter().map(Into::into).collect(),
+            time_limit_ms: v.limits.time_limit_ms,
+            memory_limit_mb: v.limits.memory_limit_mb,
+            checker,
+            status: v.status.into(),
+            version: v.version,
+            created_at: v.created_at,
+            updated_at: v.updated_at,
+            published_at: v.published_at,
+            problem_id: v.problem_id,
+        }
+    }
+}
+
+#[derive(SimpleObject, Debug)]
+pub struct Submission {
+    pub id: ID,
+    pub user_id: ID,
+    pub problem_slug: String,
+    pub problem_version: u32,
+    pub language: String,
+    pub code: String,
+    pub status: SubmissionStatus,
+    pub created_at: DateTime<Utc>,
+}
+
+impl TryFrom<SubmissionView> for Submission {
+    type Error = async_graphql::Error;
+    fn try_from(v: SubmissionView) -> async_graphql::Result<Self> {
+        let status = match v.status.as_str() {
+            "queued" => SubmissionStatus::Queued,
+            other => return Err(crate::error::internal("unknown submission status", &other)),
+        };
+        Ok(Self {
+            id: ID(v.submission_id.to_string()),
+            user_id: ID(v.user_id.to_string()),
+            problem_slug: v.problem_slug,
+            problem_version: v.problem_version,
+            language: v.language,
+            code: v.code,
+            status,
+            created_at: v.created_at,
+        })
+    }
+}
+
+#[derive(SimpleObject, Debug)]
+pub struct AuthPayload {
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub user: User,
+}
+
+#[derive(InputObject, Debug, Clone)]
+pub struct TestCaseInput {
+    pub input: String,
+    pub expected: String,
+    pub explanation: Option<String>,
+}
+
+#[derive(InputObject, Debug, Clone)]
+pub struct CheckerInput {
+    pub kind: CheckerKind,
+    pub abs_tol: Option<f64>,
+    pub rel_tol: Option<f64>,
+}
+
+/// Everything an author writes about a problem.
+#[derive(InputObject, Debug, Clone)]
+pub struct ProblemInput {
+    pub title: String,
+    pub statement: String,
+    pub difficulty: Difficulty,
+    #[graphql(default)]
+    pub tags: Vec<String>,
+    pub kind: ProblemKind,
+    /// Required for function problems.
+    pub entry_point: Option<String>,
+    #[graphql(default)]
+    pub params: Vec<String>,
+    #[graphql(default)]
+    pub template: String,
+    #[graphql(default)]
+    pub examples: Vec<TestCaseInput>,
+    pub hidden_tests: Vec<TestCaseInput>,
+    #[graphql(default = 2000)]
+    pub time_limit_ms: u32,
+    #[graphql(default = 256)]
+    pub memory_limit_mb: u32,
+    pub checker: Option<CheckerInput>,
+}
+
+impl ProblemInput {
+    pub fn into_spec(self) -> async_graphql::Result<p::ProblemSpec> {
+        let kind = match (self.kind, self.entry_point) {
+            (ProblemKind::Function, Some(entry_point)) => DomainKind::Function {
+                entry_point,
+                params: self.params,
+            },
+            (ProblemKind::Function, None) => {
+                return Err(api_error(
+                    Code::BadUserInput,
+                    "entryPoint is required for function problems",
+                ));
+            }
+            (ProblemKind::Stdio, _) => DomainKind::StdIo,
+        };
+        let checker = match self.checker {
+            None => DomainChecker::Exact,
+            Some(CheckerInput {
+                kind: CheckerKind::Exact,
+                ..
+            }) => DomainChecker::Exact,
+            Some(CheckerInput {
+                kind: CheckerKind::Unordered,
+                ..
+            }) => DomainChecker::Unordered,
+            Some(CheckerInput {
+                kind: CheckerKind::Float,
+                abs_tol,
+                rel_tol,
+            }) => DomainChecker::Float {
+                abs_tol: abs_tol.unwrap_or(0.0),
+                rel_tol: rel_tol.unwrap_or(0.0),
+            },
+        };
+        let tests = |v: Vec<TestCaseInput>| {
+            v.into_iter()
+                .map(|t| p::TestCase {
+                    input: t.input,
+                    expected: t.expected,
+                    explanation: t.explanation,
+                })
+                .collect()
+        };
+        Ok(p::ProblemSpec {
+            title: self.title,
+            statement: self.statement,
+            difficulty: self.difficulty.into(),
+            tags: self.tags,
+            kind,
+            template: self.template,
+            examples: tests(self.examples),
+            hidden_tests: tests(self.hidden_tests),
+            limits: p::Limits {
+                time_limit_ms: self.time_limit_ms,
+                memory_limit_mb: self.memory_limit_mb,
+            },
+            checker,
+        })
+    }
+}

@@ -1,0 +1,74 @@
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Executor};
+
+use crate::Result;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadBackend {
+    Sqlite,
+    Postgres,
+}
+
+/// The read model database.
+#[derive(Debug, Clone)]
+pub struct ReadDb {
+    pub pool: AnyPool,
+    pub backend: ReadBackend,
+}
+
+impl ReadDb {
+    /// A SQLite file of its own, apart from the event log, so projection
+    /// writes never wait on the log's writer (and the other way round).
+    pub async fn open_sqlite(path: &Path) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL: readers never block the projection writer. NORMAL
+                    // keeps commits through a process crash; read models can be
+                    // rebuilt from the log in any case.
+                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;")
+                        .await?;
+                    Ok(())
+                })
+            })
+            .connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await?;
+        let db = Self {
+            pool,
+            backend: ReadBackend::Sqlite,
+        };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    pub async fn connect_postgres(url: &str, max_connections: u32) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        let db = Self {
+            pool,
+            backend: ReadBackend::Postgres,
+        };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let mut migrator = match self.backend {
+            ReadBackend::Sqlite => sqlx::migrate!("../../migrations/sqlite/read"),
+            ReadBackend::Postgres => sqlx::migrate!("../../migrations/postgres/read"),
+        };
+        // The event log's migrations may live in the same database.
+        migrator.set_ignore_missing(true);
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
+}

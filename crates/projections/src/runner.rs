@@ -1,0 +1,214 @@
+//! Feeds projections from the log, checkpointed and at least once.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use sqlx::{AnyConnection, Connection};
+use store::{Cursor, RecordedEvent, SharedStore, Subscription};
+use tokio::sync::watch;
+
+use crate::{Error, ReadDb, Result};
+
+/// A decoded event with where it sits in the log.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    pub cursor: Cursor,
+    pub stream: String,
+    pub recorded_at: DateTime<Utc>,
+    pub event: domain::Event,
+}
+
+/// A read model: a fold of events into SQL rows.
+pub trait Projection: Send + Sync + std::fmt::Debug + 'static {
+    /// Stable: it keys the checkpoint. Rename only with a migration.
+    fn name(&self) -> &'static str;
+    /// Applies one event inside the batch's transaction. Must be idempotent.
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        event: &'a Envelope,
+    ) -> BoxFuture<'a, Result<()>>;
+}
+
+/// What one step of the runner did, so tests drain instead of sleeping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Processed(usize),
+    Idle,
+}
+
+/// How far every projection has got; lets a writer wait to read its write.
+#[derive(Debug, Clone)]
+pub struct Progress(watch::Receiver<Cursor>);
+
+impl Progress {
+    pub fn current(&self) -> Cursor {
+        *self.0.borrow()
+    }
+
+    /// Waits until every projection has applied `cursor`; false on timeout.
+    pub async fn wait_for(&self, cursor: Cursor, timeout: Duration) -> bool {
+        let mut rx = self.0.clone();
+        tokio::time::timeout(timeout, rx.wait_for(|c| *c >= cursor))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+}
+
+#[derive(Debug)]
+pub struct Runner {
+    db: ReadDb,
+    projections: Vec<Box<dyn Projection>>,
+    checkpoints: HashMap<&'static str, Cursor>,
+    subscription: Subscription,
+    progress: watch::Sender<Cursor>,
+}
+
+impl Runner {
+    /// Loads every projection's checkpoint and positions the subscription at
+    /// the oldest of them.
+    pub async fn new(
+        db: ReadDb,
+        store: SharedStore,
+        projections: Vec<Box<dyn Projection>>,
+        batch: usize,
+    ) -> Result<Self> {
+        let rows: Vec<(String, i64, i64)> =
+            sqlx::query_as("SELECT name, tx, seq FROM projection_checkpoints")
+                .fetch_all(&db.pool)
+                .await?;
+        let saved: HashMap<String, Cursor> = rows
+            .into_iter()
+            .map(|(n, tx, seq)| {
+                (
+                    n,
+                    Cursor {
+                        tx: tx as u64,
+                        seq: seq as u64,
+                    },
+                )
+            })
+            .collect();
+        let checkpoints: HashMap<&'static str, Cursor> = projections
+            .iter()
+            .map(|p| {
+                (
+                    p.name(),
+                    saved.get(p.name()).copied().unwrap_or(Cursor::START),
+                )
+            })
+            .collect();
+        let start = checkpoints.values().min().copied().unwrap_or(Cursor::START);
+        let (progress, _) = watch::channel(start);
+        let subscription = store::subscribe(store, start, batch);
+        Ok(Self {
+            db,
+            projections,
+            checkpoints,
+            subscription,
+            progress,
+        })
+    }
+
+    pub fn progress(&self) -> Progress {
+        Progress(self.progress.subscribe())
+    }
+
+    /// Runs until the task is dropped. A failing batch is retried with
+    /// backoff, never skipped: a projection stalls rather than goes wrong.
+    pub async fn run(mut self) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let batch = match self.subscription.next_batch().await {
+                Ok(batch) => batch,
+                Err(e) => {
+                    tracing::error!(error = %e, "projection runner cannot read the log; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    continue;
+                }
+            };
+            loop {
+                match self.apply_batch(&batch).await {
+                    Ok(()) => {
+                        backoff = Duration::from_millis(100);
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "projection batch failed; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies whatever is in the log now (one batch); `Idle` when caught up.
+    pub async fn step(&mut self) -> Result<Step> {
+        let batch = self.subscription.try_next_batch().await?;
+        if batch.is_empty() {
+            return Ok(Step::Idle);
+        }
+        self.apply_batch(&batch).await?;
+        Ok(Step::Processed(batch.len()))
+    }
+
+    /// Steps until caught up with the log as it is now.
+    pub async fn drain(&mut self) -> Result<usize> {
+        let mut total = 0;
+        while let Step::Processed(n) = self.step().await? {
+            total += n;
+        }
+        Ok(total)
+    }
+
+    #[tracing::instrument(skip_all, fields(events = batch.len(), first = %batch[0].cursor))]
+    async fn apply_batch(&mut self, batch: &[RecordedEvent]) -> Result<()> {
+        let envelopes = batch.iter().map(decode).collect::<Result<Vec<_>>>()?;
+        let last = envelopes.last().expect("batches are never empty").cursor;
+        let mut conn = self.db.pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        for projection in &self.projections {
+            let checkpoint = self.checkpoints[projection.name()];
+            if checkpoint >= last {
+                continue;
+            }
+            for envelope in envelopes.iter().filter(|e| e.cursor > checkpoint) {
+                projection.apply(&mut tx, envelope).await?;
+            }
+            sqlx::query(
+                "INSERT INTO projection_checkpoints (name, tx, seq) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET tx = excluded.tx, seq = excluded.seq",
+            )
+            .bind(projection.name())
+            .bind(last.tx as i64)
+            .bind(last.seq as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        for cp in self.checkpoints.values_mut() {
+            *cp = (*cp).max(last);
+        }
+        self.progress.send_replace(last);
+        Ok(())
+    }
+}
+
+fn decode(e: &RecordedEvent) -> Result<Envelope> {
+    let event = domain::codec::decode(&e.event_type, e.schema_version, e.data.clone()).map_err(
+        |source| Error::Decode {
+            cursor: e.cursor,
+            source,
+        },
+    )?;
+    Ok(Envelope {
+        cursor: e.cursor,
+        stream: e.stream.clone(),
+        recorded_at: e.recorded_at,
+        event,
+    })
+}

@@ -1,0 +1,260 @@
+//! The `pydojo` binary's library: configuration, wiring and start-up.
+//!
+//! `main.rs` only parses the command line; everything it runs lives here so
+//! that end-to-end tests can start the real app in-process on port 0.
+
+pub mod bench;
+pub mod config;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use commands::{Commands, Passwords};
+use projections::{ReadDb, Runner};
+use store::SharedStore;
+use store::postgres::{PostgresOptions, PostgresStore};
+use store::sqlite::{SqliteOptions, SqliteStore};
+use tokio::net::TcpListener;
+
+use crate::config::{Durability, ServeArgs, StorageArgs, StoreBackend};
+
+/// Creates the data directory, readable by its owner only.
+pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    }
+    let mode = std::fs::metadata(dir)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(dir = %dir.display(), mode = format!("{mode:o}"), "the data directory is readable by other users");
+    }
+    Ok(())
+}
+
+/// Opens the configured event store.
+pub async fn open_store(args: &StorageArgs) -> anyhow::Result<SharedStore> {
+    match args.store {
+        StoreBackend::Sqlite => {
+            ensure_data_dir(&args.data_dir)?;
+            let path = args.data_dir.join("events.db");
+            let durability = match args.sqlite_durability {
+                Durability::Full => store::sqlite::Durability::Full,
+                Durability::Normal => store::sqlite::Durability::Normal,
+            };
+            let store = SqliteStore::open(
+                &path,
+                SqliteOptions {
+                    durability,
+                    ..Default::default()
+                },
+            )
+            .await
+            .with_context(|| format!("cannot open the event log {}", path.display()))?;
+            Ok(Arc::new(store))
+        }
+        StoreBackend::Postgres => {
+            let Some(url) = &args.database_url else {
+                bail!("--store postgres needs --database-url (or PYDOJO_DATABASE_URL)");
+            };
+            let options = PostgresOptions {
+                max_connections: args.pg_max_connections,
+                ..Default::default()
+            };
+            let store = PostgresStore::connect(url.expose(), options)
+                .await
+                .context("cannot open the PostgreSQL event store at --database-url")?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// Opens the read model database.
+pub async fn open_read_db(args: &StorageArgs) -> anyhow::Result<ReadDb> {
+    let url = args.read_database_url.as_ref().or(match args.store {
+        StoreBackend::Postgres => args.database_url.as_ref(),
+        StoreBackend::Sqlite => None,
+    });
+    match url {
+        Some(url) => ReadDb::connect_postgres(url.expose(), args.pg_max_connections)
+            .await
+            .context("cannot open the PostgreSQL read database"),
+        None => {
+            ensure_data_dir(&args.data_dir)?;
+            let path = args.data_dir.join("read.db");
+            ReadDb::open_sqlite(&path)
+                .await
+                .with_context(|| format!("cannot open the read database {}", path.display()))
+        }
+    }
+}
+
+/// The JWT secret from config, else from `<data-dir>/jwt-secret`, generated
+/// (mode 0600) on first start. There is no built-in default.
+pub fn load_jwt_secret(args: &ServeArgs) -> anyhow::Result<graphql::auth::Secret> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(s) = &args.jwt_secret {
+        return graphql::auth::Secret::new(s.expose().as_bytes().to_vec())
+            .map_err(anyhow::Error::msg);
+    }
+    ensure_data_dir(&args.storage.data_dir)?;
+    let path = args.storage.data_dir.join("jwt-secret");
+    let generated = graphql::auth::Secret::generate();
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+    {
+        Ok(mut file) => {
+            file.write_all(generated.expose())?;
+            file.sync_all()?;
+            tracing::info!(path = %path.display(), "generated a new JWT signing secret");
+            Ok(generated)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            graphql::auth::Secret::new(bytes)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
+    }
+}
+
+/// A running platform: the API and the projections.
+#[derive(Debug)]
+pub struct App {
+    addr: SocketAddr,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    projections: tokio::task::JoinHandle<()>,
+    housekeeping: tokio::task::JoinHandle<()>,
+}
+
+impl App {
+    /// Opens storage, catches the read models up, binds the listener.
+    pub async fn build(args: ServeArgs) -> anyhow::Result<Self> {
+        let store = open_store(&args.storage).await?;
+        let db = open_read_db(&args.storage).await?;
+        let secret = load_jwt_secret(&args)?;
+        let mut runner = Runner::new(db.clone(), store.clone(), projections::all(), 1000).await?;
+        let caught_up = runner
+            .drain()
+            .await
+            .context("cannot bring the read models up to date")?;
+        tracing::info!(events = caught_up, "read models caught up with the log");
+        let progress = runner.progress();
+        let limits = graphql::RateLimits {
+            auth_per_minute: args.auth_rate_per_minute,
+            submit_per_minute: args.submit_rate_per_minute,
+        };
+        let limiters = Arc::new(graphql::Limiters::new(limits));
+        let services = graphql::Services {
+            commands: Commands::new(store.clone(), Passwords::new()),
+            db,
+            progress,
+            keys: graphql::auth::Keys::new(
+                &secret,
+                Duration::from_secs(args.token_ttl_hours.max(1) * 3600),
+            ),
+            limiters: limiters.clone(),
+            consistency_timeout: Duration::from_millis(args.consistency_timeout_ms),
+        };
+        let listener = TcpListener::bind(args.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.bind))?;
+        let addr = listener.local_addr()?;
+        let router = graphql::router(services, args.body_limit_bytes);
+        let server = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+        });
+        let projections = tokio::spawn(runner.run());
+        let housekeeping = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                limiters.shrink();
+            }
+        });
+        Ok(Self {
+            addr,
+            server,
+            projections,
+            housekeeping,
+        })
+    }
+
+    /// The address the API listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Runs until Ctrl-C or SIGTERM, or until a part fails.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Self {
+            server,
+            projections,
+            housekeeping,
+            ..
+        } = self;
+        let result = tokio::select! {
+            r = server => r.context("the API task panicked")?.context("the API server failed"),
+            r = projections => { r.context("the projection runner panicked")?; bail!("the projection runner stopped") }
+        };
+        housekeeping.abort();
+        result
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}
+
+/// `pydojo admin create`: registers an admin straight into the log.
+pub async fn create_admin(
+    storage: &StorageArgs,
+    username: &str,
+    email: &str,
+    password: Option<String>,
+) -> anyhow::Result<(domain::UserId, Option<String>)> {
+    let store = open_store(storage).await?;
+    let commands = Commands::new(store, Passwords::new());
+    let (password, generated) = match password {
+        Some(p) => (p, false),
+        None => (generate_password(), true),
+    };
+    let done = commands
+        .register(username, email, &password, domain::user::Role::Admin)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot create the admin: {e}"))?;
+    Ok((done.value, generated.then_some(password)))
+}
+
+/// 24 characters from an unambiguous alphabet: about 137 bits.
+pub fn generate_password() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..24)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}

@@ -1,0 +1,182 @@
+//! Starts the real app on port 0 with a fresh data directory (or a fresh
+//! PostgreSQL database) and talks to it over HTTP like a client would.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use pydojo::config::{Durability, Secret, ServeArgs, StorageArgs, StoreBackend};
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug)]
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub storage: StorageArgs,
+    pub dir: tempfile::TempDir,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub fn serve_args(storage: StorageArgs) -> ServeArgs {
+    ServeArgs {
+        storage,
+        bind: "127.0.0.1:0".parse().unwrap(),
+        jwt_secret: None,
+        token_ttl_hours: 24,
+        body_limit_bytes: 256 * 1024,
+        auth_rate_per_minute: 10_000,
+        submit_rate_per_minute: 10_000,
+        consistency_timeout_ms: 10_000,
+    }
+}
+
+pub async fn storage(backend: Backend, dir: &std::path::Path) -> Option<StorageArgs> {
+    let mut storage = StorageArgs {
+        data_dir: dir.to_path_buf(),
+        store: StoreBackend::Sqlite,
+        database_url: None,
+        read_database_url: None,
+        sqlite_durability: Durability::Full,
+        pg_max_connections: 8,
+    };
+    if backend == Backend::Postgres {
+        let url = store::testing::postgres_test_database().await?;
+        storage.store = StoreBackend::Postgres;
+        storage.database_url = Some(url.parse::<Secret>().unwrap());
+    }
+    Some(storage)
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Backend::Sqlite, |_| {}).await.unwrap()
+    }
+
+    /// `None` when the backend is not available (never under CI=true).
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut ServeArgs)) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = storage(backend, dir.path()).await?;
+        let mut args = serve_args(storage.clone());
+        tweak(&mut args);
+        let app = pydojo::App::build(args).await.expect("app starts");
+        let addr = app.addr();
+        let task = tokio::spawn(app.run_until_stopped());
+        Some(Self {
+            addr,
+            client: reqwest::Client::new(),
+            storage,
+            dir,
+            task,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/graphql", self.addr)
+    }
+
+    /// Posts a GraphQL request and returns the whole JSON response.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut req = self
+            .client
+            .post(self.url())
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("request sent");
+        resp.json().await.expect("JSON response")
+    }
+
+    /// Like `gql` but panics on errors and returns `data`.
+    pub async fn ok(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let v = self.gql(token, query, variables).await;
+        assert!(v.get("errors").is_none(), "unexpected errors: {v}");
+        v["data"].clone()
+    }
+
+    pub async fn register(&self, username: &str) -> (String, String) {
+        let d = self
+            .ok(
+                None,
+                "mutation($u: String!, $e: String!) { register(username: $u, email: $e, password: \"correct horse battery\") { token user { id } } }",
+                json!({ "u": username, "e": format!("{username}@example.org") }),
+            )
+            .await;
+        (
+            d["register"]["token"].as_str().unwrap().to_string(),
+            d["register"]["user"]["id"].as_str().unwrap().to_string(),
+        )
+    }
+
+    pub async fn login(&self, login: &str, password: &str) -> Value {
+        self.gql(
+            None,
+            "mutation($l: String!, $p: String!) { login(login: $l, password: $p) { token user { username role } } }",
+            json!({ "l": login, "p": password }),
+        )
+        .await
+    }
+
+    /// Creates an admin the way an operator does (`pydojo admin create`) and logs in.
+    pub async fn admin(&self, username: &str) -> String {
+        let password = "admin password 123".to_string();
+        pydojo::create_admin(
+            &self.storage,
+            username,
+            &format!("{username}@example.org"),
+            Some(password.clone()),
+        )
+        .await
+        .expect("admin created");
+        let v = self.login(username, &password).await;
+        v["data"]["login"]["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("admin login: {v}"))
+            .to_string()
+    }
+}
+
+pub fn code(v: &Value) -> &str {
+    v["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected a coded error, got {v}"))
+}
+
+pub const HIDDEN_MARKER: &str = "HIDDEN-7f3a9c";
+
+pub fn problem_input(title: &str) -> Value {
+    json!({
+        "title": title,
+        "statement": "Given a list of numbers and a target, return the indices of two numbers adding up to it.",
+        "difficulty": "EASY",
+        "tags": ["arrays", "hash-map"],
+        "kind": "FUNCTION",
+        "entryPoint": "two_sum",
+        "params": ["nums", "target"],
+        "template": "def two_sum(nums, target):\n    pass\n",
+        "examples": [{ "input": "[[2, 7, 11, 15], 9]", "expected": "[0, 1]", "explanation": "2 + 7 = 9" }],
+        "hiddenTests": [
+            { "input": "[[3, 3], 6]", "expected": "[0, 1]", "explanation": HIDDEN_MARKER },
+            { "input": "[[1, 5, 9, 4], 13]", "expected": format!("[2, 3]") }
+        ],
+        "timeLimitMs": 1000,
+        "memoryLimitMb": 128,
+        "checker": { "kind": "EXACT" }
+    })
+}
+
+pub const CREATE_PROBLEM: &str = "mutation($s: String!, $i: ProblemInput!) { createProblem(slug: $s, input: $i) { slug status version } }";
+pub const PUBLISH_PROBLEM: &str =
+    "mutation($s: String!) { publishProblem(slug: $s) { slug status version } }";
+pub const SUBMIT: &str = "mutation($s: String!, $c: String!) { submit(problemSlug: $s, code: $c) { id status problemVersion } }";
