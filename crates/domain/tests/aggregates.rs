@@ -355,7 +355,8 @@ fn rejects_a_problem_with_a_bad_slug_or_spec() {
             "{slug}"
         );
     }
-    let cases: Vec<(&str, Box<dyn Fn(&mut ProblemSpec)>)> = vec![
+    type Mutation = Box<dyn Fn(&mut ProblemSpec)>;
+    let cases: Vec<(&str, Mutation)> = vec![
         ("title", Box::new(|s| s.title = " ".into())),
         ("timeLimitMs", Box::new(|s| s.limits.time_limit_ms = 50)),
         (
