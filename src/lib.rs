@@ -106,27 +106,33 @@ pub fn load_jwt_secret(args: &ServeArgs) -> anyhow::Result<graphql::auth::Secret
     }
     ensure_data_dir(&args.storage.data_dir)?;
     let path = args.storage.data_dir.join("jwt-secret");
-    let generated = graphql::auth::Secret::generate();
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-    {
-        Ok(mut file) => {
-            file.write_all(generated.expose())?;
-            file.sync_all()?;
-            tracing::info!(path = %path.display(), "generated a new JWT signing secret");
-            Ok(generated)
+    if !path.exists() {
+        // Write a complete file aside, then link it into place: a crash or a
+        // second process starting at the same time never sees a partial one.
+        let generated = graphql::auth::Secret::generate();
+        let tmp = args
+            .storage
+            .data_dir
+            .join(format!(".jwt-secret.{}", uuid::Uuid::new_v4().simple()));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        file.write_all(generated.expose())?;
+        file.sync_all()?;
+        drop(file);
+        let linked = std::fs::hard_link(&tmp, &path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => tracing::info!(path = %path.display(), "generated a new JWT signing secret"),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot create {}", path.display())),
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let bytes =
-                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            graphql::auth::Secret::new(bytes)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
-        }
-        Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
     }
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    graphql::auth::Secret::new(bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// A running platform: the API and the projections.

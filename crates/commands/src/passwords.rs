@@ -1,7 +1,10 @@
 //! Argon2id password hashing, off the async runtime.
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use std::sync::Arc;
+
 use argon2::{Argon2, Params};
+use tokio::sync::Semaphore;
 
 use crate::{Error, Result};
 
@@ -13,6 +16,9 @@ pub struct Passwords {
     /// A real hash of nothing anyone knows, verified against when a login
     /// names no user, so that such a login costs as much as a wrong password.
     decoy: String,
+    /// Each hash holds 19 MiB for tens of milliseconds: a burst of logins
+    /// must queue, not take the blocking pool's 512 threads and gigabytes.
+    permits: Arc<Semaphore>,
 }
 
 impl Passwords {
@@ -31,10 +37,20 @@ impl Passwords {
             .hash_password(uuid::Uuid::new_v4().as_bytes())
             .expect("argon2 hashes")
             .to_string();
-        Self { params, decoy }
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            params,
+            decoy,
+            permits: Arc::new(Semaphore::new(cpus * 2)),
+        }
     }
 
     pub async fn hash(&self, password: &str) -> Result<String> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
         let (params, password) = (self.params.clone(), password.to_string());
         tokio::task::spawn_blocking(move || {
             Argon2::from(params)
@@ -47,6 +63,9 @@ impl Passwords {
     }
 
     pub async fn verify(&self, password: &str, hash: &str) -> bool {
+        let Ok(_permit) = self.permits.acquire().await else {
+            return false;
+        };
         let (password, hash) = (password.to_string(), hash.to_string());
         tokio::task::spawn_blocking(move || {
             Argon2::default()

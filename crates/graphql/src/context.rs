@@ -47,7 +47,7 @@ impl Limiters {
     }
 
     pub fn check_auth(&self, ip: IpAddr) -> async_graphql::Result<()> {
-        self.auth.check_key(&ip).map_err(|_| {
+        self.auth.check_key(&client_key(ip)).map_err(|_| {
             api_error(
                 Code::RateLimited,
                 "too many login or registration attempts; wait a minute",
@@ -65,6 +65,20 @@ impl Limiters {
     pub fn shrink(&self) {
         self.auth.retain_recent();
         self.submit.retain_recent();
+    }
+}
+
+/// The rate-limit key for an address: IPv6 clients usually hold a whole /64,
+/// so limiting single addresses would let one client rotate through them.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !((1u128 << 64) - 1),
+            )),
+        },
+        v4 => v4,
     }
 }
 

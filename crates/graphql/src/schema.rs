@@ -205,10 +205,12 @@ impl Mutation {
         epoch: u32,
     ) -> async_graphql::Result<AuthPayload> {
         let (token, expires_at) = s.keys.issue(user_id, epoch);
+        let mut user = load_user(s, user_id).await?;
+        user.reveal_email = true;
         Ok(AuthPayload {
             token,
             expires_at,
-            user: load_user(s, user_id).await?,
+            user,
         })
     }
 }

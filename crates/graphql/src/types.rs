@@ -116,6 +116,9 @@ pub struct User {
     pub created_at: DateTime<Utc>,
     #[graphql(skip)]
     pub email_private: String,
+    /// Set when the user is the one a session was just issued to.
+    #[graphql(skip)]
+    pub reveal_email: bool,
 }
 
 #[ComplexObject]
@@ -126,7 +129,7 @@ impl User {
         let visible = req.actor.as_ref().is_some_and(|a| {
             a.role == DomainRole::Admin || a.user_id.to_string() == self.id.as_str()
         });
-        visible.then(|| self.email_private.clone())
+        (visible || self.reveal_email).then(|| self.email_private.clone())
     }
 }
 
@@ -141,6 +144,7 @@ impl From<UserView> for User {
             active: u.active,
             created_at: u.created_at,
             email_private: u.email,
+            reveal_email: false,
         }
     }
 }

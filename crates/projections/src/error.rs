@@ -14,6 +14,15 @@ pub enum Error {
         #[source]
         source: domain::codec::CodecError,
     },
+    #[error(
+        "projection {projection} has applied events up to {checkpoint}, but the event log ends at {head}: \
+         the log lost events or was replaced; rebuild the read models or restore the matching log"
+    )]
+    AheadOfLog {
+        projection: String,
+        checkpoint: store::Cursor,
+        head: store::Cursor,
+    },
     #[error("read model row is corrupt: {0}")]
     Corrupt(String),
 }

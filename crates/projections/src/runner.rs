@@ -9,7 +9,7 @@ use sqlx::{AnyConnection, Connection};
 use store::{Cursor, RecordedEvent, SharedStore, Subscription};
 use tokio::sync::watch;
 
-use crate::{Error, ReadDb, Result};
+use crate::{Error, ReadBackend, ReadDb, Result};
 
 /// A decoded event with where it sits in the log.
 #[derive(Debug, Clone)]
@@ -75,22 +75,17 @@ impl Runner {
         projections: Vec<Box<dyn Projection>>,
         batch: usize,
     ) -> Result<Self> {
-        let rows: Vec<(String, i64, i64)> =
-            sqlx::query_as("SELECT name, tx, seq FROM projection_checkpoints")
-                .fetch_all(&db.pool)
-                .await?;
-        let saved: HashMap<String, Cursor> = rows
-            .into_iter()
-            .map(|(n, tx, seq)| {
-                (
-                    n,
-                    Cursor {
-                        tx: tx as u64,
-                        seq: seq as u64,
-                    },
-                )
-            })
-            .collect();
+        // Rows must exist so that batches can lock them.
+        for p in &projections {
+            sqlx::query(
+                "INSERT INTO projection_checkpoints (name, tx, seq) VALUES ($1, 0, 0) \
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(p.name())
+            .execute(&db.pool)
+            .await?;
+        }
+        let saved = load_checkpoints(&db).await?;
         let checkpoints: HashMap<&'static str, Cursor> = projections
             .iter()
             .map(|p| {
@@ -100,6 +95,17 @@ impl Runner {
                 )
             })
             .collect();
+        // A checkpoint past the log's end means the log lost events or was
+        // replaced (restored from an older backup, a power cut with relaxed
+        // durability). New events would be skipped: refuse, loudly.
+        let head = store.head().await?;
+        if let Some((name, cp)) = checkpoints.iter().find(|(_, cp)| **cp > head) {
+            return Err(Error::AheadOfLog {
+                projection: name.to_string(),
+                checkpoint: *cp,
+                head,
+            });
+        }
         let start = checkpoints.values().min().copied().unwrap_or(Cursor::START);
         let (progress, _) = watch::channel(start);
         let subscription = store::subscribe(store, start, batch);
@@ -148,11 +154,16 @@ impl Runner {
 
     /// Applies whatever is in the log now (one batch); `Idle` when caught up.
     pub async fn step(&mut self) -> Result<Step> {
+        let before = self.subscription.cursor();
         let batch = self.subscription.try_next_batch().await?;
         if batch.is_empty() {
             return Ok(Step::Idle);
         }
-        self.apply_batch(&batch).await?;
+        if let Err(e) = self.apply_batch(&batch).await {
+            // Nothing was committed: the next step must see this batch again.
+            self.subscription.seek(before);
+            return Err(e);
+        }
         Ok(Step::Processed(batch.len()))
     }
 
@@ -171,8 +182,17 @@ impl Runner {
         let last = envelopes.last().expect("batches are never empty").cursor;
         let mut conn = self.db.pool.acquire().await?;
         let mut tx = conn.begin().await?;
+        // The stored checkpoints are the truth: with several API nodes on one
+        // read database, another node's runner may be ahead of ours. On
+        // PostgreSQL the rows are locked, so runners take turns per batch and
+        // a checkpoint only ever moves forward.
+        let stored = lock_checkpoints(&mut tx, self.db.backend).await?;
         for projection in &self.projections {
-            let checkpoint = self.checkpoints[projection.name()];
+            let checkpoint = stored
+                .get(projection.name())
+                .copied()
+                .unwrap_or(Cursor::START)
+                .max(self.checkpoints[projection.name()]);
             if checkpoint >= last {
                 continue;
             }
@@ -196,6 +216,51 @@ impl Runner {
         self.progress.send_replace(last);
         Ok(())
     }
+}
+
+async fn load_checkpoints(db: &ReadDb) -> Result<HashMap<String, Cursor>> {
+    let rows: Vec<(String, i64, i64)> =
+        sqlx::query_as("SELECT name, tx, seq FROM projection_checkpoints")
+            .fetch_all(&db.pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(n, tx, seq)| {
+            (
+                n,
+                Cursor {
+                    tx: tx as u64,
+                    seq: seq as u64,
+                },
+            )
+        })
+        .collect())
+}
+
+async fn lock_checkpoints(
+    conn: &mut AnyConnection,
+    backend: ReadBackend,
+) -> Result<HashMap<String, Cursor>> {
+    let query = match backend {
+        ReadBackend::Postgres => {
+            "SELECT name, tx, seq FROM projection_checkpoints ORDER BY name FOR UPDATE"
+        }
+        // One runner per SQLite file; SQLite has no row locks.
+        ReadBackend::Sqlite => "SELECT name, tx, seq FROM projection_checkpoints",
+    };
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(query).fetch_all(conn).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(n, tx, seq)| {
+            (
+                n,
+                Cursor {
+                    tx: tx as u64,
+                    seq: seq as u64,
+                },
+            )
+        })
+        .collect())
 }
 
 fn decode(e: &RecordedEvent) -> Result<Envelope> {

@@ -152,6 +152,10 @@ pub trait EventStore: Send + Sync + fmt::Debug + 'static {
     /// event while an earlier one (in log order) could still appear.
     fn read_all(&self, after: Cursor, limit: usize) -> BoxFuture<'_, Result<Vec<RecordedEvent>>>;
 
+    /// The cursor of the newest stored event (`Cursor::START` when empty),
+    /// committed or not yet visible to `read_all`.
+    fn head(&self) -> BoxFuture<'_, Result<Cursor>>;
+
     /// Wakes when something may have been appended (by this process or,
     /// through the backend's own signal or polling, by another).
     fn changes(&self) -> tokio::sync::watch::Receiver<u64>;

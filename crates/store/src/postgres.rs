@@ -72,6 +72,7 @@ impl PostgresStore {
         // The read models may share this database with their own migrations.
         migrator.set_ignore_missing(true);
         migrator.run(&pool).await?;
+        check_transaction_ids(&pool).await?;
         let (changes_tx, changes) = watch::channel(0);
         let mut listener = PgListener::connect_with(&pool).await?;
         listener.listen(CHANNEL).await?;
@@ -145,13 +146,18 @@ impl PostgresStore {
             let wait = rand::rng().random_range(Duration::ZERO..=max);
             tokio::time::sleep(wait).await;
         }
-        // Delivered at commit, and only if it commits.
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(CHANNEL)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         self.changes_tx.send_modify(|n| *n += 1);
+        // After the commit, not inside it: a NOTIFY in the transaction takes a
+        // database-wide lock at commit and would serialise every append. If
+        // this one is lost (a crash right here), readers still poll.
+        if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")
+            .bind(CHANNEL)
+            .execute(&self.pool)
+            .await
+        {
+            tracing::warn!(error = %e, "could not notify other nodes of an append");
+        }
         Ok(last)
     }
 
@@ -236,6 +242,25 @@ async fn insert(
     })
 }
 
+/// Readers' cursors rely on transaction ids only growing. A log restored
+/// into another cluster (a dump, a migration) can carry ids ahead of the new
+/// cluster's; new events would then sort before old ones and readers would
+/// skip them. Refuse to run rather than lose events quietly.
+async fn check_transaction_ids(pool: &PgPool) -> Result<()> {
+    let (next, max): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint, (SELECT MAX(txid) FROM events)",
+    )
+    .fetch_one(pool)
+    .await?;
+    match max {
+        Some(max) if max >= next => Err(Error::Unavailable(format!(
+            "the event log holds transaction id {max} but this PostgreSQL cluster is only at {next}: \
+             was it restored from another cluster? Readers would skip new events; refusing to start"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Turns NOTIFYs from every writer (in any process) into local wake-ups.
 async fn listen(mut listener: PgListener, changes: watch::Sender<u64>) {
     loop {
@@ -301,6 +326,19 @@ impl EventStore for PostgresStore {
             .fetch_all(&self.pool)
             .await?;
             rows.iter().map(decode_row).collect()
+        })
+    }
+
+    fn head(&self) -> BoxFuture<'_, Result<Cursor>> {
+        Box::pin(async move {
+            let row: Option<(i64, i64)> =
+                sqlx::query_as("SELECT txid, seq FROM events ORDER BY txid DESC, seq DESC LIMIT 1")
+                    .fetch_optional(&self.pool)
+                    .await?;
+            Ok(row.map_or(Cursor::START, |(tx, seq)| Cursor {
+                tx: tx as u64,
+                seq: seq as u64,
+            }))
         })
     }
 

@@ -27,6 +27,9 @@ macro_rules! select {
     };
 }
 
+/// Rows per INSERT statement (8 parameters each, well under SQLite's limit).
+const INSERT_CHUNK: usize = 500;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite/events");
 
 /// How hard SQLite works to keep a commit through a power cut.
@@ -144,6 +147,18 @@ impl EventStore for SqliteStore {
         })
     }
 
+    fn head(&self) -> BoxFuture<'_, Result<Cursor>> {
+        Box::pin(async move {
+            let max: Option<i64> = sqlx::query_scalar("SELECT MAX(position) FROM events")
+                .fetch_one(&self.reader)
+                .await?;
+            Ok(Cursor {
+                tx: 0,
+                seq: max.unwrap_or(0) as u64,
+            })
+        })
+    }
+
     fn changes(&self) -> watch::Receiver<u64> {
         self.changes.clone()
     }
@@ -212,7 +227,9 @@ async fn commit_group(
     jobs: &[WriteJob],
 ) -> std::result::Result<Vec<Result<Appended>>, sqlx::Error> {
     let now = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
-    let mut tx = conn.begin().await?;
+    // IMMEDIATE: take the write lock up front, so a writer in another process
+    // makes us wait (busy_timeout) instead of failing the group mid-way.
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
         let mut savepoint = tx.begin().await?;
@@ -272,23 +289,35 @@ async fn append_in(
             });
         }
         let mut version = actual;
-        for event in &req.events {
-            version += 1;
-            let inserted = sqlx::query(
-                "INSERT INTO events (stream, version, event_id, event_type, schema_version, data, metadata, recorded_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&req.stream)
-            .bind(version as i64)
-            .bind(event.event_id.to_string())
-            .bind(&event.event_type)
-            .bind(event.schema_version as i64)
-            .bind(event.data.to_string())
-            .bind(event.metadata.to_string())
-            .bind(now)
-            .execute(&mut *conn)
-            .await;
-            match inserted {
+        // Multi-row inserts: one statement per chunk instead of one per event
+        // (each statement is a round trip to sqlx's SQLite worker thread).
+        for chunk in req.events.chunks(INSERT_CHUNK) {
+            let mut sql = String::from(
+                "INSERT INTO events (stream, version, event_id, event_type, schema_version, data, metadata, recorded_at) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                sql.push_str(if i == 0 {
+                    "(?, ?, ?, ?, ?, ?, ?, ?)"
+                } else {
+                    ", (?, ?, ?, ?, ?, ?, ?, ?)"
+                });
+            }
+            // Only placeholders are generated; every value is bound.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for event in chunk {
+                version += 1;
+                query = query
+                    .bind(&req.stream)
+                    .bind(version as i64)
+                    .bind(event.event_id.to_string())
+                    .bind(&event.event_type)
+                    .bind(event.schema_version as i64)
+                    .bind(event.data.to_string())
+                    .bind(event.metadata.to_string())
+                    .bind(now);
+            }
+            match query.execute(&mut *conn).await {
+                // The last row of a multi-row insert gets the last rowid.
                 Ok(done) => {
                     last = Appended {
                         stream_version: version,
@@ -301,7 +330,7 @@ async fn append_in(
                 Err(sqlx::Error::Database(db))
                     if db.is_unique_violation() && db.message().contains("event_id") =>
                 {
-                    return Err(Error::DuplicateEventId(event.event_id));
+                    return Err(Error::DuplicateEventId(chunk[0].event_id));
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -62,6 +62,12 @@ impl Subscription {
         }
     }
 
+    /// Moves the subscription back (or forward) to `cursor`, e.g. to retry a
+    /// batch whose processing failed.
+    pub fn seek(&mut self, cursor: Cursor) {
+        self.cursor = cursor;
+    }
+
     /// The next batch if one is there now, without waiting.
     pub async fn try_next_batch(&mut self) -> Result<Vec<RecordedEvent>> {
         let events = self.store.read_all(self.cursor, self.batch).await?;

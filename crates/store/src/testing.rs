@@ -280,6 +280,47 @@ pub async fn reads_the_whole_log_in_order_from_any_cursor(store: SharedStore) {
     );
 }
 
+pub async fn a_large_batch_lands_whole_and_in_order(store: SharedStore) {
+    let s = stream();
+    let batch = events(1234);
+    let appended = store
+        .append(&s, ExpectedVersion::NoStream, batch.clone())
+        .await
+        .unwrap();
+    assert_eq!(appended.stream_version, 1234);
+    let read = store.read_stream(&s, 1).await.unwrap();
+    assert_eq!(
+        read.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+        batch.iter().map(|e| e.event_id).collect::<Vec<_>>()
+    );
+    assert_eq!(read.last().unwrap().cursor, appended.last);
+    assert!(
+        read.windows(2)
+            .all(|w| w[0].cursor < w[1].cursor && w[0].version + 1 == w[1].version)
+    );
+    assert_eq!(store.head().await.unwrap(), appended.last);
+    // A retry of the whole batch is still not a duplicate.
+    assert_eq!(
+        store
+            .append(&s, ExpectedVersion::NoStream, batch)
+            .await
+            .unwrap(),
+        appended
+    );
+    assert_eq!(store.read_stream(&s, 1).await.unwrap().len(), 1234);
+}
+
+pub async fn head_is_the_newest_event(store: SharedStore) {
+    let before = store.head().await.unwrap();
+    let appended = store
+        .append(&stream(), ExpectedVersion::Any, events(3))
+        .await
+        .unwrap();
+    let head = store.head().await.unwrap();
+    assert!(head > before);
+    assert_eq!(head, appended.last);
+}
+
 pub async fn exactly_one_of_two_racing_writers_wins(store: SharedStore) {
     let s = stream();
     store
@@ -442,6 +483,8 @@ macro_rules! contract_tests {
             rejects_malformed_appends,
             reads_the_whole_log_in_order_from_any_cursor,
             exactly_one_of_two_racing_writers_wins,
+            a_large_batch_lands_whole_and_in_order,
+            head_is_the_newest_event,
             a_subscriber_sees_events_appended_after_it_started,
         );
     };

@@ -1,0 +1,300 @@
+//! Runs an untrusted command over a few files, with stdin, under limits, and
+//! reports what happened.
+//!
+//! # What this crate owns
+//! The [`Sandbox`] contract ([`RunSpec`] in, [`RunOutcome`] out) and its native
+//! Linux backend, [`NativeSandbox`]: bubblewrap for namespaces and the file
+//! system view, a seccomp filter compiled in-process, a fresh cgroup per run for
+//! memory, process count and CPU accounting, and rlimits as a second fence.
+//!
+//! # What it may depend on
+//! Nothing of the domain: it does not know problems, users, test cases or
+//! verdicts. `executor` turns a submission into runs and a verdict; this crate
+//! only says "exit 1 after 0.3 s of CPU, stdout was …, the memory limit was
+//! hit". Its dependencies are tokio, nix, seccompiler, rlimit, serde, thiserror
+//! and tracing.
+//!
+//! # Key design decisions
+//! * **The user's program misbehaving is a [`RunOutcome`], never an [`Error`].**
+//!   An infinite loop, an OOM kill or an output flood are reported through
+//!   [`RunOutcome::limit_hit`]; [`Error`] is only for the sandbox itself failing
+//!   (bubblewrap missing, cgroup not writable, spawn failed).
+//! * **Everything that decides a limit is measured from outside the sandbox**:
+//!   wall time by a tokio timer, CPU time from the cgroup (`cpuacct.usage` on
+//!   v1, `cpu.stat` on v2, sampled every 50 ms and read once more at the end),
+//!   memory peak and OOM kills from the cgroup, output size from the pipes.
+//!   Nothing the program writes is trusted.
+//! * **No `unsafe`, hence no `pre_exec`.** The launcher is a tiny `bash` that
+//!   blocks reading one line from its stdin. While it waits, the parent writes
+//!   its pid into the run's cgroup(s) and lowers its rlimits with `prlimit(2)`
+//!   (the safe wrapper of the `rlimit` crate), then sends the newline; bash
+//!   then `exec`s `setpriv` (dropping to an unprivileged host uid when the
+//!   service runs as root) which `exec`s bubblewrap, with the staged input
+//!   files and the seccomp program opened on numbered descriptors. So the
+//!   process is in its cgroup, with its rlimits, before anything of the user's
+//!   runs, and every failure of that setup is a typed Rust error rather than
+//!   a message on the user's stderr. bash rather than dash because dash cannot
+//!   open descriptors above 9, and each input file needs one.
+//! * **The sandbox's user is never host root.** bubblewrap maps the inside
+//!   uid (65534) onto the uid that started it; run as root, the program would
+//!   hold kuid 0 without capabilities and could write any root-owned file
+//!   that was visible and writable by owner (it could, for instance, rename
+//!   its UTS namespace through `/proc/sys`). Hence the drop to
+//!   [`NativeConfig::host_user`] right before bubblewrap.
+//! * **Output is read incrementally**: one task per pipe forwards chunks to
+//!   the supervising loop, which enforces the caps (keeps up to the cap, marks
+//!   truncation, kills the run) and hands each kept chunk to a callback
+//!   ([`NativeSandbox::run_streaming`]; [`Sandbox::run`] passes a no-op).
+//!   Streaming to a client is that callback feeding a channel. Stdin is
+//!   written by its own task, so an interactive mode only replaces the
+//!   `Vec<u8>` there with a channel receiver.
+//!
+//! # The sandbox, concretely
+//! bubblewrap with every namespace unshared (no network: only a loopback of
+//! its own), `--disable-userns`, `--die-with-parent`,
+//! `--new-session`, `--cap-drop ALL`, uid/gid 65534 inside; read-only binds of
+//! the runtime paths only; `/proc` of its own pid namespace; a minimal `/dev`;
+//! `/work` (working directory), `/tmp` and `/dev/shm` as fresh tmpfs mounts
+//! capped with `--size` at [`Limits::work_dir_bytes`] (tmpfs pages are also
+//! charged to the memory cgroup); `/` and `/dev` remounted read-only; an
+//! empty environment plus [`RunSpec::env`]; a seccomp deny list (EPERM) for
+//! ptrace, mount, namespaces, keyrings, bpf, io_uring, perf, module loading
+//! and the like, `clone` with namespace flags, x32 syscalls, and `clone3` as
+//! ENOSYS so that glibc falls back to the inspectable `clone`.
+//!
+//! A fresh cgroup per run: on v1 one directory each under the memory, pids
+//! and cpuacct hierarchies, on v2 one directory; by default below the
+//! service's own cgroup (`<own>/pydojo/run-…`). Memory limit (and swap where
+//! the kernel lets us), pids limit, CPU usage, peak memory and OOM kills come
+//! from there. After the run everything left in it is killed and it is
+//! removed. rlimits are a second fence: `CPU` (limit rounded up plus one
+//! second), `FSIZE`, `CORE` 0; see `set_rlimits` for why not `NPROC` and `AS`.
+//!
+//! The cgroup v2 code path follows the kernel documentation but has not been
+//! exercised here: the development machine is a v1 (hybrid) host.
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+mod native;
+
+pub use native::{CgroupVersion, NativeConfig, NativeSandbox};
+
+/// Resource limits of one run. Each limit is enforced by the kernel (cgroup,
+/// rlimit, tmpfs size) or by the supervisor from outside, never by the program.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// CPU time of all processes of the run together (user + system).
+    pub cpu_time: Duration,
+    /// Time from spawn to exit, as seen by the supervisor.
+    pub wall_time: Duration,
+    /// Memory of the whole run, page cache and tmpfs files included (they are
+    /// charged to the cgroup). Swap is not allowed on top where the kernel lets
+    /// us say so.
+    pub memory_bytes: u64,
+    /// Tasks (processes and threads) the program may have at once. The two
+    /// bubblewrap processes that wrap it are not counted.
+    pub max_processes: u32,
+    /// Cap on stdout and on stderr, each. Going over kills the run.
+    pub output_bytes: u64,
+    /// Largest file the program may write (`RLIMIT_FSIZE`); input files must
+    /// fit too.
+    pub file_size_bytes: u64,
+    /// Size of the tmpfs mounted as the working directory; `/tmp` and
+    /// `/dev/shm` get the same size each.
+    pub work_dir_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            cpu_time: Duration::from_secs(2),
+            wall_time: Duration::from_secs(5),
+            memory_bytes: 256 << 20,
+            max_processes: 16,
+            output_bytes: 1 << 20,
+            file_size_bytes: 1 << 20,
+            work_dir_bytes: 16 << 20,
+        }
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSpec {
+    /// argv. `argv[0]` is looked up inside the sandbox's read-only runtime
+    /// (`/usr/bin:/bin` when `PATH` is not in [`RunSpec::env`]), e.g.
+    /// `["python3", "-I", "-S", "main.py"]`.
+    pub program: Vec<String>,
+    /// Files written into the working directory before the program starts:
+    /// relative path (subdirectories allowed, no `..`) and contents.
+    pub files: Vec<(String, Vec<u8>)>,
+    /// Everything the program reads on stdin; then EOF.
+    pub stdin: Vec<u8>,
+    pub limits: Limits,
+    /// The whole environment of the program: nothing of the host leaks in.
+    pub env: Vec<(String, String)>,
+}
+
+impl RunSpec {
+    /// A spec running `program` with default limits and no files.
+    pub fn new<I, S>(program: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            program: program.into_iter().map(Into::into).collect(),
+            ..Self::default()
+        }
+    }
+
+    pub fn file(mut self, path: impl Into<String>, contents: impl Into<Vec<u8>>) -> Self {
+        self.files.push((path.into(), contents.into()));
+        self
+    }
+
+    pub fn stdin(mut self, stdin: impl Into<Vec<u8>>) -> Self {
+        self.stdin = stdin.into();
+        self
+    }
+
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+}
+
+/// How the program ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExitStatus {
+    /// Exited normally with this code.
+    Code(i32),
+    /// Killed by this signal (9 for the OOM killer and for our own kills).
+    ///
+    /// bubblewrap reports a signal death of the program as exit code
+    /// `128 + signal`, like a shell, and this crate unfolds it: a program that
+    /// itself calls `exit(128 + n)` for `n` in `1..=64` is reported as
+    /// `Signal(n)`.
+    Signal(i32),
+}
+
+impl ExitStatus {
+    pub fn success(self) -> bool {
+        self == ExitStatus::Code(0)
+    }
+}
+
+/// The limit that ended (or spoiled) the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum LimitKind {
+    Cpu,
+    Wall,
+    Memory,
+    Output,
+    /// A fork or thread creation was refused by the process limit. The program
+    /// may have survived it; the run is still marked.
+    Processes,
+    /// The program was killed by `SIGXFSZ`. Python ignores that signal, so a
+    /// Python program gets `OSError(EFBIG)` (or `ENOSPC` when the work
+    /// directory is full) instead, and the run is not marked.
+    FileSize,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunOutcome {
+    pub exit: ExitStatus,
+    /// At most [`Limits::output_bytes`].
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub stdout_truncated: bool,
+    pub stderr_truncated: bool,
+    /// CPU time of the whole run, from the cgroup.
+    pub cpu_time: Duration,
+    pub wall_time: Duration,
+    /// Peak memory of the whole run, from the cgroup; 0 if the kernel does
+    /// not report it (cgroup v2 before Linux 5.19).
+    pub peak_memory_bytes: u64,
+    /// The limit that was hit, if any. When several were, the one the
+    /// supervisor acted on first, else the first of memory, CPU, file size,
+    /// processes.
+    pub limit_hit: Option<LimitKind>,
+}
+
+/// Which of the two output pipes a chunk came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Runs programs under limits.
+///
+/// Written with an explicit `Send` future rather than `async fn` so callers
+/// can spawn the run on a multi-threaded runtime; implementations may still
+/// write `async fn run`. For trait objects use [`DynSandbox`].
+pub trait Sandbox: Send + Sync {
+    fn run(&self, spec: RunSpec) -> impl Future<Output = Result<RunOutcome>> + Send;
+}
+
+/// A boxed, sendable future, for [`DynSandbox`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Object-safe form of [`Sandbox`] (`Arc<dyn DynSandbox>`), implemented for
+/// every [`Sandbox`].
+pub trait DynSandbox: Send + Sync {
+    fn run_boxed(&self, spec: RunSpec) -> BoxFuture<'_, Result<RunOutcome>>;
+}
+
+impl<S: Sandbox> DynSandbox for S {
+    fn run_boxed(&self, spec: RunSpec) -> BoxFuture<'_, Result<RunOutcome>> {
+        Box::pin(self.run(spec))
+    }
+}
+
+/// The sandbox itself failed; the user's program may not even have started.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid run spec: {0}")]
+    InvalidSpec(String),
+    #[error("sandbox not ready: {}", .problems.join("; "))]
+    NotReady { problems: Vec<String> },
+    #[error("cgroups unusable: {0}")]
+    CgroupUnavailable(String),
+    #[error("cgroup: {action} {path}: {source}")]
+    Cgroup {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("seccomp filter: {0}")]
+    Seccomp(String),
+    #[error("staging files in {path}: {source}")]
+    Staging {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("spawning {program}: {source}")]
+    Spawn {
+        program: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("setting rlimits on the launcher: {0}")]
+    Rlimit(#[source] std::io::Error),
+    #[error("supervising the run: {0}")]
+    Supervise(#[source] std::io::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

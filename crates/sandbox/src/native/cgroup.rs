@@ -1,0 +1,458 @@
+//! One cgroup per run, on cgroup v1 (one directory per controller: memory,
+//! pids, cpuacct) or v2 (one directory).
+//!
+//! Run cgroups are created under a parent that by default sits *below the
+//! cgroup of the current process* (`<own cgroup>/pydojo`): the runs then stay
+//! inside whatever limits the service itself runs under, and on v2 this is
+//! the delegated subtree a service manager hands out.
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::{Error, Result};
+
+/// Which cgroup hierarchy the run cgroups live in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CgroupVersion {
+    V1,
+    V2,
+}
+
+const V1_CONTROLLERS: [&str; 3] = ["memory", "pids", "cpuacct"];
+
+/// Where run cgroups are created, resolved once.
+#[derive(Debug, Clone)]
+pub(crate) enum Layout {
+    V1 {
+        memory: PathBuf,
+        pids: PathBuf,
+        cpuacct: PathBuf,
+    },
+    V2 {
+        parent: PathBuf,
+    },
+}
+
+impl Layout {
+    /// Finds the hierarchy under `mount` and the parent directory of run
+    /// cgroups. `parent` is a cgroup path such as `/pydojo`; `None` means
+    /// `<own cgroup>/pydojo`.
+    pub(crate) fn detect(mount: &Path, parent: Option<&Path>) -> Result<Self> {
+        let own = fs::read_to_string("/proc/self/cgroup")
+            .map_err(|e| Error::CgroupUnavailable(format!("reading /proc/self/cgroup: {e}")))?;
+        let resolve = |controller: &str| -> Result<PathBuf> {
+            let relative = match parent {
+                Some(p) => p.to_path_buf(),
+                None => own_cgroup(&own, controller)
+                    .ok_or_else(|| {
+                        Error::CgroupUnavailable(format!(
+                            "this process is in no {} cgroup (see /proc/self/cgroup)",
+                            if controller.is_empty() {
+                                "v2"
+                            } else {
+                                controller
+                            }
+                        ))
+                    })?
+                    .join("pydojo"),
+            };
+            let base = if controller.is_empty() {
+                mount.to_path_buf()
+            } else {
+                mount.join(controller)
+            };
+            Ok(base.join(relative.strip_prefix("/").unwrap_or(&relative)))
+        };
+
+        if mount.join("cgroup.controllers").exists() {
+            return Ok(Layout::V2 {
+                parent: resolve("")?,
+            });
+        }
+        let missing: Vec<_> = V1_CONTROLLERS
+            .iter()
+            .filter(|c| !mount.join(c).join("cgroup.procs").exists())
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::CgroupUnavailable(format!(
+                "{} is neither a cgroup v2 mount nor has the v1 controllers {missing:?} mounted",
+                mount.display()
+            )));
+        }
+        Ok(Layout::V1 {
+            memory: resolve("memory")?,
+            pids: resolve("pids")?,
+            cpuacct: resolve("cpuacct")?,
+        })
+    }
+
+    pub(crate) fn version(&self) -> CgroupVersion {
+        match self {
+            Layout::V1 { .. } => CgroupVersion::V1,
+            Layout::V2 { .. } => CgroupVersion::V2,
+        }
+    }
+
+    /// Creates the parents (enabling the v2 controllers on the way) and a
+    /// run cgroup, then removes it again: the readiness check.
+    pub(crate) fn check(&self) -> Result<()> {
+        let cgroup = RunCgroup::create(self, &crate::Limits::default())?;
+        cgroup.remove_blocking();
+        Ok(())
+    }
+}
+
+/// The cgroup path of this process for `controller` (`""` for v2), from the
+/// contents of `/proc/self/cgroup`.
+fn own_cgroup(proc_self_cgroup: &str, controller: &str) -> Option<PathBuf> {
+    proc_self_cgroup.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (_id, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let matches = if controller.is_empty() {
+            controllers.is_empty()
+        } else {
+            controllers.split(',').any(|c| c == controller)
+        };
+        matches.then(|| PathBuf::from(path))
+    })
+}
+
+/// What the cgroup measured.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Stats {
+    pub cpu: Duration,
+    pub peak_memory: u64,
+    pub oom_killed: bool,
+    pub pids_refused: bool,
+}
+
+/// The cgroup(s) of one run.
+#[derive(Debug)]
+pub(crate) struct RunCgroup {
+    version: CgroupVersion,
+    /// v1: memory, pids, cpuacct; v2: the one directory.
+    dirs: Vec<PathBuf>,
+}
+
+/// Tasks of bubblewrap itself (the outer process and the init of the pid
+/// namespace), added to the user's process limit.
+const BWRAP_TASKS: u32 = 2;
+
+static RUN_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn run_name() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "run-{}-{}-{nanos:x}",
+        std::process::id(),
+        RUN_COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn write(path: &Path, value: &str, action: &'static str) -> Result<()> {
+    fs::write(path, value).map_err(|source| Error::Cgroup {
+        action,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn read(path: &Path) -> io::Result<String> {
+    fs::read_to_string(path)
+}
+
+/// The value of `key` in a flat-keyed file (`memory.events`, `cpu.stat`,
+/// `memory.oom_control`, `pids.events`).
+fn keyed(contents: &str, key: &str) -> Option<u64> {
+    contents.lines().find_map(|line| {
+        let (k, v) = line.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
+impl RunCgroup {
+    pub(crate) fn create(layout: &Layout, limits: &crate::Limits) -> Result<Self> {
+        let name = run_name();
+        let pids_max = (limits.max_processes.saturating_add(BWRAP_TASKS)).to_string();
+        let memory = limits.memory_bytes.to_string();
+        match layout {
+            Layout::V1 {
+                memory: mem_parent,
+                pids: pids_parent,
+                cpuacct: cpu_parent,
+            } => {
+                let mut cgroup = RunCgroup {
+                    version: CgroupVersion::V1,
+                    dirs: Vec::with_capacity(3),
+                };
+                // Pushed one by one so a failure half-way removes what exists.
+                for parent in [mem_parent, pids_parent, cpu_parent] {
+                    let dir = parent.join(&name);
+                    fs::create_dir_all(&dir).map_err(|source| Error::Cgroup {
+                        action: "creating",
+                        path: dir.clone(),
+                        source,
+                    })?;
+                    cgroup.dirs.push(dir);
+                }
+                let mem = &cgroup.dirs[0];
+                write(
+                    &mem.join("memory.limit_in_bytes"),
+                    &memory,
+                    "limiting memory",
+                )?;
+                // Without swap accounting (no memsw files) swap cannot be
+                // capped; swappiness 0 at least keeps the run from using it.
+                let memsw = mem.join("memory.memsw.limit_in_bytes");
+                if memsw.exists() {
+                    write(&memsw, &memory, "limiting memory+swap")?;
+                }
+                let _ = fs::write(mem.join("memory.swappiness"), "0");
+                write(&cgroup.dirs[1].join("pids.max"), &pids_max, "limiting pids")?;
+                Ok(cgroup)
+            }
+            Layout::V2 { parent } => {
+                enable_v2_controllers(parent)?;
+                let dir = parent.join(&name);
+                fs::create_dir(&dir).map_err(|source| Error::Cgroup {
+                    action: "creating",
+                    path: dir.clone(),
+                    source,
+                })?;
+                let cgroup = RunCgroup {
+                    version: CgroupVersion::V2,
+                    dirs: vec![dir],
+                };
+                let dir = &cgroup.dirs[0];
+                write(&dir.join("memory.max"), &memory, "limiting memory")?;
+                let swap = dir.join("memory.swap.max");
+                if swap.exists() {
+                    write(&swap, "0", "forbidding swap")?;
+                }
+                write(&dir.join("pids.max"), &pids_max, "limiting pids")?;
+                Ok(cgroup)
+            }
+        }
+    }
+
+    /// Moves `pid` (and so everything it will fork) into the run cgroup(s).
+    pub(crate) fn join(&self, pid: u32) -> Result<()> {
+        for dir in &self.dirs {
+            write(
+                &dir.join("cgroup.procs"),
+                &pid.to_string(),
+                "moving the launcher into",
+            )?;
+        }
+        Ok(())
+    }
+
+    /// CPU time used so far by all tasks of the run.
+    pub(crate) fn cpu_usage(&self) -> io::Result<Duration> {
+        match self.version {
+            CgroupVersion::V1 => {
+                let ns: u64 = read(&self.dirs[2].join("cpuacct.usage"))?
+                    .trim()
+                    .parse()
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                Ok(Duration::from_nanos(ns))
+            }
+            CgroupVersion::V2 => {
+                let stat = read(&self.dirs[0].join("cpu.stat"))?;
+                let us = keyed(&stat, "usage_usec").ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidData, "no usage_usec in cpu.stat")
+                })?;
+                Ok(Duration::from_micros(us))
+            }
+        }
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let cpu = self.cpu_usage().unwrap_or_default();
+        let dir = &self.dirs[0];
+        let number = |file: &str| {
+            read(&dir.join(file))
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+        };
+        let events = |dir: &Path, file: &str, key: &str| {
+            read(&dir.join(file)).ok().and_then(|s| keyed(&s, key))
+        };
+        match self.version {
+            CgroupVersion::V1 => {
+                // `oom_kill` in memory.oom_control exists since Linux 4.13;
+                // before that a failcnt on the memory limit is the best hint.
+                let oom_killed = match events(dir, "memory.oom_control", "oom_kill") {
+                    Some(kills) => kills > 0,
+                    None => number("memory.failcnt").unwrap_or(0) > 0,
+                };
+                Stats {
+                    cpu,
+                    peak_memory: number("memory.max_usage_in_bytes").unwrap_or(0),
+                    oom_killed,
+                    pids_refused: events(&self.dirs[1], "pids.events", "max").unwrap_or(0) > 0,
+                }
+            }
+            CgroupVersion::V2 => Stats {
+                cpu,
+                peak_memory: number("memory.peak").unwrap_or(0),
+                oom_killed: events(dir, "memory.events", "oom_kill").unwrap_or(0) > 0,
+                pids_refused: events(dir, "pids.events", "max").unwrap_or(0) > 0,
+            },
+        }
+    }
+
+    /// The pids cgroup: every task of the run is listed there. `None` when
+    /// creation failed before it existed.
+    fn procs_file(&self) -> Option<PathBuf> {
+        let dir = match self.version {
+            CgroupVersion::V1 => self.dirs.get(1)?,
+            CgroupVersion::V2 => self.dirs.first()?,
+        };
+        Some(dir.join("cgroup.procs"))
+    }
+
+    /// Kills every process of the run and waits until the cgroup is empty.
+    ///
+    /// v2 has `cgroup.kill` (Linux 5.14). Otherwise processes are killed by
+    /// pid, in rounds, since a fork bomb may fork between read and kill; the
+    /// pids limit keeps the rounds few. Killing by pid can in theory hit a
+    /// reused pid; the supervisor kills its direct child first, which tears
+    /// the whole pid namespace down, so these rounds only see stragglers.
+    pub(crate) async fn kill_all(&self) {
+        if self.version == CgroupVersion::V2 {
+            let _ = fs::write(self.dirs[0].join("cgroup.kill"), "1");
+        }
+        // Dying tasks leave the list within a millisecond or so: poll fast
+        // at first, then back off.
+        let Some(procs_file) = self.procs_file() else {
+            return;
+        };
+        let mut pause = Duration::from_micros(250);
+        let give_up = tokio::time::Instant::now() + Duration::from_secs(2);
+        while tokio::time::Instant::now() < give_up {
+            let Ok(procs) = read(&procs_file) else {
+                return;
+            };
+            let pids: Vec<i32> = procs
+                .lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .collect();
+            if pids.is_empty() {
+                return;
+            }
+            for pid in pids {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+        tracing::warn!(procs = %procs_file.display(), "run cgroup still not empty after kill rounds");
+    }
+
+    /// Removes the run cgroup(s). An emptied cgroup can stay busy for a
+    /// moment while the last tasks are reaped, hence the retries.
+    pub(crate) async fn remove(mut self) {
+        for dir in std::mem::take(&mut self.dirs) {
+            let mut attempts = 0;
+            while let Err(e) = fs::remove_dir(&dir) {
+                attempts += 1;
+                if e.kind() == io::ErrorKind::NotFound {
+                    break;
+                }
+                if attempts == 100 {
+                    tracing::warn!(dir = %dir.display(), error = %e, "could not remove run cgroup");
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+
+    fn remove_blocking(mut self) {
+        for dir in std::mem::take(&mut self.dirs) {
+            let _ = fs::remove_dir(dir);
+        }
+    }
+}
+
+/// A run whose future was dropped (cancelled) skips the async cleanup: kill
+/// what is left and try to remove the directories, without waiting.
+impl Drop for RunCgroup {
+    fn drop(&mut self) {
+        if self.dirs.is_empty() {
+            return;
+        }
+        if let Some(Ok(procs)) = self.procs_file().map(|f| read(&f)) {
+            for pid in procs.lines().filter_map(|l| l.trim().parse().ok()) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+        for dir in &self.dirs {
+            if fs::remove_dir(dir).is_err() {
+                tracing::warn!(dir = %dir.display(), "run cancelled; its cgroup may be left behind");
+            }
+        }
+    }
+}
+
+/// On v2 a controller is usable in a cgroup only when every ancestor lists
+/// it in `cgroup.subtree_control`. Enables memory and pids from the mount
+/// down to `parent` (creating it). Writing the subtree_control of a cgroup
+/// that itself holds processes fails (the "no internal processes" rule): then
+/// run the service in a delegated cgroup with an empty leaf for itself, or
+/// point `cgroup_parent` elsewhere.
+fn enable_v2_controllers(parent: &Path) -> Result<()> {
+    fs::create_dir_all(parent).map_err(|source| Error::Cgroup {
+        action: "creating",
+        path: parent.to_path_buf(),
+        source,
+    })?;
+    let mut ancestors: Vec<&Path> = parent
+        .ancestors()
+        .take_while(|p| p.join("cgroup.subtree_control").exists())
+        .collect();
+    ancestors.reverse();
+    for dir in ancestors {
+        let control = dir.join("cgroup.subtree_control");
+        let enabled = read(&control).unwrap_or_default();
+        let missing: Vec<_> = ["memory", "pids"]
+            .into_iter()
+            .filter(|c| !enabled.split_whitespace().any(|e| e == *c))
+            .map(|c| format!("+{c}"))
+            .collect();
+        if !missing.is_empty() {
+            write(&control, &missing.join(" "), "enabling memory and pids in")?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_own_cgroup_of_a_v1_controller_and_of_v2() {
+        let contents = "4:memory:/a/b\n2:cpu,cpuacct:/c\n0::/unified/x\n";
+        assert_eq!(own_cgroup(contents, "memory"), Some(PathBuf::from("/a/b")));
+        assert_eq!(own_cgroup(contents, "cpuacct"), Some(PathBuf::from("/c")));
+        assert_eq!(own_cgroup(contents, ""), Some(PathBuf::from("/unified/x")));
+        assert_eq!(own_cgroup(contents, "pids"), None);
+    }
+
+    #[test]
+    fn reads_flat_keyed_files() {
+        let contents = "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n";
+        assert_eq!(keyed(contents, "oom_kill"), Some(3));
+        assert_eq!(keyed(contents, "missing"), None);
+    }
+}
