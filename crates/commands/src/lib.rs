@@ -342,6 +342,25 @@ impl Commands {
             .ok_or(Error::Domain(DomainError::NotFound("user")))
     }
 
+    /// Admins only: runs `command` (given the time) on the user named `username`.
+    async fn admin_user_command(
+        &self,
+        actor: &Actor,
+        username: &str,
+        command: impl Fn(chrono::DateTime<Utc>) -> UserCommand,
+    ) -> Result<Done<UserId>> {
+        actor.require_admin()?;
+        let id = self.user_id_of(username).await?;
+        let at = Utc::now();
+        let done = self
+            .execute::<User>(&user_stream(id), Some(actor), |_| command(at))
+            .await?;
+        Ok(Done {
+            value: id,
+            cursor: done.cursor,
+        })
+    }
+
     /// Admins only. The user cannot log in, and their tokens stop working.
     #[tracing::instrument(skip(self, actor, reason), fields(by = %actor.user_id))]
     pub async fn deactivate_user(
@@ -350,39 +369,25 @@ impl Commands {
         username: &str,
         reason: &str,
     ) -> Result<Done<UserId>> {
-        actor.require_admin()?;
-        let id = self.user_id_of(username).await?;
-        let at = Utc::now();
-        let done = self
-            .execute::<User>(&user_stream(id), Some(actor), |_| UserCommand::Deactivate {
-                by: actor.user_id,
-                reason: reason.to_string(),
-                at,
-            })
-            .await?;
-        Ok(Done {
-            value: id,
-            cursor: done.cursor,
+        self.admin_user_command(actor, username, |at| UserCommand::Deactivate {
+            by: actor.user_id,
+            reason: reason.to_string(),
+            at,
         })
+        .await
     }
 
+    /// Admins only. Sessions from before the deactivation stay ended.
     #[tracing::instrument(skip(self, actor), fields(by = %actor.user_id))]
     pub async fn reactivate_user(&self, actor: &Actor, username: &str) -> Result<Done<UserId>> {
-        actor.require_admin()?;
-        let id = self.user_id_of(username).await?;
-        let at = Utc::now();
-        let done = self
-            .execute::<User>(&user_stream(id), Some(actor), |_| UserCommand::Reactivate {
-                by: actor.user_id,
-                at,
-            })
-            .await?;
-        Ok(Done {
-            value: id,
-            cursor: done.cursor,
+        self.admin_user_command(actor, username, |at| UserCommand::Reactivate {
+            by: actor.user_id,
+            at,
         })
+        .await
     }
 
+    /// Admins only.
     #[tracing::instrument(skip(self, actor), fields(by = %actor.user_id))]
     pub async fn set_role(
         &self,
@@ -390,20 +395,12 @@ impl Commands {
         username: &str,
         role: Role,
     ) -> Result<Done<UserId>> {
-        actor.require_admin()?;
-        let id = self.user_id_of(username).await?;
-        let at = Utc::now();
-        let done = self
-            .execute::<User>(&user_stream(id), Some(actor), |_| UserCommand::ChangeRole {
-                role,
-                by: actor.user_id,
-                at,
-            })
-            .await?;
-        Ok(Done {
-            value: id,
-            cursor: done.cursor,
+        self.admin_user_command(actor, username, |at| UserCommand::ChangeRole {
+            role,
+            by: actor.user_id,
+            at,
         })
+        .await
     }
 
     async fn problem_id_of(&self, slug: &str) -> Result<Option<ProblemId>> {

@@ -218,23 +218,14 @@ impl Runner {
     }
 }
 
+const SELECT_CHECKPOINTS: &str = "SELECT name, tx, seq FROM projection_checkpoints";
+
 async fn load_checkpoints(db: &ReadDb) -> Result<HashMap<String, Cursor>> {
-    let rows: Vec<(String, i64, i64)> =
-        sqlx::query_as("SELECT name, tx, seq FROM projection_checkpoints")
+    Ok(checkpoint_map(
+        sqlx::query_as(SELECT_CHECKPOINTS)
             .fetch_all(&db.pool)
-            .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(n, tx, seq)| {
-            (
-                n,
-                Cursor {
-                    tx: tx as u64,
-                    seq: seq as u64,
-                },
-            )
-        })
-        .collect())
+            .await?,
+    ))
 }
 
 async fn lock_checkpoints(
@@ -246,21 +237,23 @@ async fn lock_checkpoints(
             "SELECT name, tx, seq FROM projection_checkpoints ORDER BY name FOR UPDATE"
         }
         // One runner per SQLite file; SQLite has no row locks.
-        ReadBackend::Sqlite => "SELECT name, tx, seq FROM projection_checkpoints",
+        ReadBackend::Sqlite => SELECT_CHECKPOINTS,
     };
-    let rows: Vec<(String, i64, i64)> = sqlx::query_as(query).fetch_all(conn).await?;
-    Ok(rows
-        .into_iter()
-        .map(|(n, tx, seq)| {
+    Ok(checkpoint_map(sqlx::query_as(query).fetch_all(conn).await?))
+}
+
+fn checkpoint_map(rows: Vec<(String, i64, i64)>) -> HashMap<String, Cursor> {
+    rows.into_iter()
+        .map(|(name, tx, seq)| {
             (
-                n,
+                name,
                 Cursor {
                     tx: tx as u64,
                     seq: seq as u64,
                 },
             )
         })
-        .collect())
+        .collect()
 }
 
 fn decode(e: &RecordedEvent) -> Result<Envelope> {
