@@ -119,3 +119,72 @@ impl Aggregate for Submission {
         }
     }
 }
+
+/// The outcome of judging, in the order a submission can fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum VerdictKind {
+    Accepted,
+    WrongAnswer,
+    TimeLimitExceeded,
+    MemoryLimitExceeded,
+    OutputLimitExceeded,
+    RuntimeError,
+    CompileError,
+    /// The judge itself failed; the submission is not at fault.
+    InternalError,
+}
+
+impl VerdictKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerdictKind::Accepted => "accepted",
+            VerdictKind::WrongAnswer => "wrong_answer",
+            VerdictKind::TimeLimitExceeded => "time_limit_exceeded",
+            VerdictKind::MemoryLimitExceeded => "memory_limit_exceeded",
+            VerdictKind::OutputLimitExceeded => "output_limit_exceeded",
+            VerdictKind::RuntimeError => "runtime_error",
+            VerdictKind::CompileError => "compile_error",
+            VerdictKind::InternalError => "internal_error",
+        }
+    }
+}
+
+/// One test's result. Runtime and memory are measured by the sandbox from
+/// outside (cgroup and rusage), never reported by the user's code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestOutcome {
+    /// Position among the problem's tests: examples first, then hidden tests.
+    pub index: u32,
+    pub hidden: bool,
+    pub verdict: VerdictKind,
+    pub runtime_ms: u32,
+    pub memory_kb: u64,
+}
+
+/// What a user may learn about the first failing *visible* test (an example).
+/// Hidden tests' inputs and outputs are never put here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedExample {
+    pub index: u32,
+    pub input: String,
+    pub expected: String,
+    pub actual: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub kind: VerdictKind,
+    pub passed: u32,
+    pub total: u32,
+    /// The slowest test's CPU time, in milliseconds.
+    pub runtime_ms: u32,
+    /// The largest peak memory over the tests, in KiB.
+    pub memory_kb: u64,
+    pub tests: Vec<TestOutcome>,
+    /// WrongAnswer on an example: the case, expected and actual output.
+    pub failed_example: Option<FailedExample>,
+    /// CompileError: "SyntaxError: … (line L, column C)"; RuntimeError: the
+    /// exception type, message and the traceback trimmed to the user's code;
+    /// InternalError: what went wrong in the judge.
+    pub message: Option<String>,
+}
