@@ -1,0 +1,1 @@
+//! The judge: turns a submission into sandbox runs and a verdict.
