@@ -558,6 +558,62 @@ impl Commands {
             cursor: done.cursor,
         })
     }
+
+    /// The submission as recorded in its stream.
+    pub async fn submission(
+        &self,
+        id: SubmissionId,
+    ) -> Result<Option<domain::submission::SubmissionState>> {
+        Ok(self.load::<Submission>(&submission_stream(id)).await?.0.0)
+    }
+
+    /// The problem's spec as it stood at `version`: a submission is judged
+    /// against the version it was made for, not a later edit.
+    pub async fn problem_spec_at(
+        &self,
+        id: ProblemId,
+        version: u32,
+    ) -> Result<Option<ProblemSpec>> {
+        let recorded = self.store.read_stream(&problem_stream(id), 1).await?;
+        let mut state = Problem::default();
+        for r in recorded {
+            let event = codec::decode(&r.event_type, r.schema_version, r.data)?;
+            let event = domain::problem::ProblemEvent::try_from(event).map_err(|_| {
+                Error::Corrupt(format!(
+                    "problem stream {id} holds a {} event",
+                    r.event_type
+                ))
+            })?;
+            state = state.evolve(&event);
+            if state.0.as_ref().is_some_and(|p| p.version == version) {
+                return Ok(state.0.map(|p| p.spec));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Records the judge's verdict, exactly once: a second verdict for the
+    /// same submission (a redelivered job) is refused by the domain.
+    #[tracing::instrument(skip(self, verdict), fields(kind = verdict.kind.as_str()))]
+    pub async fn record_verdict(
+        &self,
+        id: SubmissionId,
+        verdict: domain::submission::Verdict,
+    ) -> Result<Done<()>> {
+        let at = Utc::now();
+        let done = self
+            .execute::<Submission>(&submission_stream(id), None, |_| {
+                SubmissionCommand::RecordVerdict {
+                    verdict: verdict.clone(),
+                    at,
+                }
+            })
+            .await?;
+        Ok(Done {
+            value: (),
+            cursor: done.cursor,
+        })
+    }
 }
 
 fn new_event(event: Event, actor: Option<&Actor>) -> NewEvent {

@@ -106,6 +106,7 @@ pub const EVENT_TYPES: &[(&str, u32)] = &[
     ("ProblemArchived", 1),
     ("SubmissionCreated", 1),
     ("KeyReserved", 1),
+    ("SubmissionJudged", 1),
 ];
 
 fn current_version(event_type: &str) -> Option<(&'static str, u32)> {

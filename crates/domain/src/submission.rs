@@ -22,6 +22,17 @@ pub enum SubmissionEvent {
         code: String,
         at: Timestamp,
     },
+    /// The judge's verdict. Carries what readers need (user, problem,
+    /// version) so rankings and profiles are plain folds.
+    SubmissionJudged {
+        submission_id: SubmissionId,
+        user_id: UserId,
+        problem_id: ProblemId,
+        problem_slug: String,
+        problem_version: u32,
+        verdict: Verdict,
+        at: Timestamp,
+    },
 }
 
 /// What the handler read about the problem, for the decision.
@@ -42,6 +53,9 @@ pub enum SubmissionCommand {
         code: String,
         at: Timestamp,
     },
+    /// Records the judge's verdict. A submission gets exactly one, however
+    /// often the job is delivered.
+    RecordVerdict { verdict: Verdict, at: Timestamp },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -52,6 +66,10 @@ pub struct SubmissionState {
     pub id: SubmissionId,
     pub user_id: UserId,
     pub problem_id: ProblemId,
+    pub problem_slug: String,
+    pub problem_version: u32,
+    pub code: String,
+    pub verdict: Option<Verdict>,
 }
 
 impl Aggregate for Submission {
@@ -64,12 +82,26 @@ impl Aggregate for Submission {
                 submission_id,
                 user_id,
                 problem_id,
+                problem_slug,
+                problem_version,
+                code,
                 ..
             } => Submission(Some(SubmissionState {
                 id: *submission_id,
                 user_id: *user_id,
                 problem_id: *problem_id,
+                problem_slug: problem_slug.clone(),
+                problem_version: *problem_version,
+                code: code.clone(),
+                verdict: None,
             })),
+            SubmissionEvent::SubmissionJudged { verdict, .. } => {
+                let mut state = self.0;
+                if let Some(s) = state.as_mut() {
+                    s.verdict = Some(verdict.clone());
+                }
+                Submission(state)
+            }
         }
     }
 
@@ -113,6 +145,31 @@ impl Aggregate for Submission {
                     problem_version: problem.version,
                     language: "python3".into(),
                     code,
+                    at,
+                }])
+            }
+            SubmissionCommand::RecordVerdict { verdict, at } => {
+                let Some(state) = &self.0 else {
+                    return Err(DomainError::NotFound("submission"));
+                };
+                if state.verdict.is_some() {
+                    return Err(DomainError::InvalidState(
+                        "submission is already judged".into(),
+                    ));
+                }
+                if verdict.passed > verdict.total || verdict.tests.len() as u32 > verdict.total {
+                    return Err(DomainError::invalid(
+                        "verdict",
+                        "more tests passed or run than exist",
+                    ));
+                }
+                Ok(vec![SubmissionEvent::SubmissionJudged {
+                    submission_id: state.id,
+                    user_id: state.user_id,
+                    problem_id: state.problem_id,
+                    problem_slug: state.problem_slug.clone(),
+                    problem_version: state.problem_version,
+                    verdict,
                     at,
                 }])
             }

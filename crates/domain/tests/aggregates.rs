@@ -554,3 +554,76 @@ fn rejects_a_second_create_of_the_same_submission() {
     .unwrap_err();
     assert_eq!(err, DomainError::AlreadyExists("submission"));
 }
+
+fn verdict(kind: VerdictKind) -> Verdict {
+    Verdict {
+        kind,
+        passed: 2,
+        total: 2,
+        runtime_ms: 30,
+        memory_kb: 9000,
+        tests: vec![],
+        failed_example: None,
+        message: None,
+    }
+}
+
+#[test]
+fn records_exactly_one_verdict_for_a_submission() {
+    let created =
+        given::<Submission>(&[], submit(Some(facts(ProblemStatus::Published)), "pass")).unwrap();
+    let judged = given::<Submission>(
+        &created,
+        SubmissionCommand::RecordVerdict {
+            verdict: verdict(VerdictKind::Accepted),
+            at: at(),
+        },
+    )
+    .unwrap();
+    assert!(
+        matches!(&judged[..], [SubmissionEvent::SubmissionJudged { problem_version: 3, problem_slug, verdict, .. }]
+        if problem_slug == "two-sum" && verdict.kind == VerdictKind::Accepted)
+    );
+    let history = [created[0].clone(), judged[0].clone()];
+    let err = given::<Submission>(
+        &history,
+        SubmissionCommand::RecordVerdict {
+            verdict: verdict(VerdictKind::WrongAnswer),
+            at: at(),
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, DomainError::InvalidState(_)));
+}
+
+#[test]
+fn rejects_a_verdict_for_an_unknown_submission_or_an_impossible_count() {
+    let err = given::<Submission>(
+        &[],
+        SubmissionCommand::RecordVerdict {
+            verdict: verdict(VerdictKind::Accepted),
+            at: at(),
+        },
+    )
+    .unwrap_err();
+    assert_eq!(err, DomainError::NotFound("submission"));
+    let created =
+        given::<Submission>(&[], submit(Some(facts(ProblemStatus::Published)), "pass")).unwrap();
+    let mut bad = verdict(VerdictKind::Accepted);
+    bad.passed = 3;
+    let err = given::<Submission>(
+        &created,
+        SubmissionCommand::RecordVerdict {
+            verdict: bad,
+            at: at(),
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        DomainError::Invalid {
+            field: "verdict",
+            ..
+        }
+    ));
+}

@@ -122,6 +122,36 @@ fn one_of_each() -> Vec<Event> {
             at,
         }
         .into(),
+        SubmissionEvent::SubmissionJudged {
+            submission_id: SubmissionId::new(),
+            user_id: u,
+            problem_id: p,
+            problem_slug: "s".into(),
+            problem_version: 2,
+            verdict: Verdict {
+                kind: VerdictKind::WrongAnswer,
+                passed: 1,
+                total: 3,
+                runtime_ms: 12,
+                memory_kb: 9000,
+                tests: vec![TestOutcome {
+                    index: 0,
+                    hidden: false,
+                    verdict: VerdictKind::Accepted,
+                    runtime_ms: 12,
+                    memory_kb: 9000,
+                }],
+                failed_example: Some(FailedExample {
+                    index: 1,
+                    input: "[1]".into(),
+                    expected: "2".into(),
+                    actual: "3".into(),
+                }),
+                message: None,
+            },
+            at,
+        }
+        .into(),
     ]
 }
 

@@ -3,6 +3,7 @@
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, SimpleObject};
 use chrono::{DateTime, Utc};
 use domain::problem::{self as p, Checker as DomainChecker, ProblemKind as DomainKind};
+use domain::submission as sub;
 use domain::user::Role as DomainRole;
 use projections::queries::{ProblemView, SubmissionView, UserView};
 
@@ -102,6 +103,100 @@ pub enum CheckerKind {
 pub enum SubmissionStatus {
     /// Waiting for the judge.
     Queued,
+    /// Judged: see `verdict`.
+    Judged,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum VerdictKind {
+    Accepted,
+    WrongAnswer,
+    TimeLimitExceeded,
+    MemoryLimitExceeded,
+    OutputLimitExceeded,
+    RuntimeError,
+    CompileError,
+    /// The judge failed; the submission is not at fault.
+    InternalError,
+}
+
+impl From<sub::VerdictKind> for VerdictKind {
+    fn from(k: sub::VerdictKind) -> Self {
+        match k {
+            sub::VerdictKind::Accepted => VerdictKind::Accepted,
+            sub::VerdictKind::WrongAnswer => VerdictKind::WrongAnswer,
+            sub::VerdictKind::TimeLimitExceeded => VerdictKind::TimeLimitExceeded,
+            sub::VerdictKind::MemoryLimitExceeded => VerdictKind::MemoryLimitExceeded,
+            sub::VerdictKind::OutputLimitExceeded => VerdictKind::OutputLimitExceeded,
+            sub::VerdictKind::RuntimeError => VerdictKind::RuntimeError,
+            sub::VerdictKind::CompileError => VerdictKind::CompileError,
+            sub::VerdictKind::InternalError => VerdictKind::InternalError,
+        }
+    }
+}
+
+/// One test's result; hidden tests show only that they passed or how they failed.
+#[derive(SimpleObject, Debug)]
+pub struct TestResult {
+    pub index: u32,
+    pub hidden: bool,
+    pub verdict: VerdictKind,
+    pub runtime_ms: u32,
+    pub memory_kb: u64,
+}
+
+/// The first failing example (visible test): never a hidden one.
+#[derive(SimpleObject, Debug)]
+pub struct FailedExample {
+    pub index: u32,
+    pub input: String,
+    pub expected: String,
+    pub actual: String,
+}
+
+#[derive(SimpleObject, Debug)]
+pub struct Verdict {
+    pub kind: VerdictKind,
+    pub passed: u32,
+    pub total: u32,
+    /// CPU time of the slowest test, measured by the sandbox.
+    pub runtime_ms: u32,
+    /// Largest peak memory over the tests, in KiB, measured by the sandbox.
+    pub memory_kb: u64,
+    pub tests: Vec<TestResult>,
+    pub failed_example: Option<FailedExample>,
+    /// Compile or runtime error details (the traceback trimmed to your code).
+    pub message: Option<String>,
+}
+
+impl From<sub::Verdict> for Verdict {
+    fn from(v: sub::Verdict) -> Self {
+        Self {
+            kind: v.kind.into(),
+            passed: v.passed,
+            total: v.total,
+            runtime_ms: v.runtime_ms,
+            memory_kb: v.memory_kb,
+            tests: v
+                .tests
+                .into_iter()
+                .map(|t| TestResult {
+                    index: t.index,
+                    hidden: t.hidden,
+                    verdict: t.verdict.into(),
+                    runtime_ms: t.runtime_ms,
+                    memory_kb: t.memory_kb,
+                })
+                .collect(),
+            failed_example: v.failed_example.map(|f| FailedExample {
+                index: f.index,
+                input: f.input,
+                expected: f.expected,
+                actual: f.actual,
+            }),
+            message: v.message,
+        }
+    }
 }
 
 #[derive(SimpleObject, Debug)]
@@ -278,6 +373,8 @@ pub struct Submission {
     pub code: String,
     pub status: SubmissionStatus,
     pub created_at: DateTime<Utc>,
+    /// Set once judged.
+    pub verdict: Option<Verdict>,
 }
 
 impl TryFrom<SubmissionView> for Submission {
@@ -285,6 +382,7 @@ impl TryFrom<SubmissionView> for Submission {
     fn try_from(v: SubmissionView) -> async_graphql::Result<Self> {
         let status = match v.status.as_str() {
             "queued" => SubmissionStatus::Queued,
+            "judged" => SubmissionStatus::Judged,
             other => return Err(crate::error::internal("unknown submission status", &other)),
         };
         Ok(Self {
@@ -296,6 +394,7 @@ impl TryFrom<SubmissionView> for Submission {
             code: v.code,
             status,
             created_at: v.created_at,
+            verdict: v.verdict.map(Into::into),
         })
     }
 }

@@ -53,6 +53,7 @@ pub struct SubmissionView {
     pub code: String,
     pub status: String,
     pub created_at: DateTime<Utc>,
+    pub verdict: Option<domain::submission::Verdict>,
 }
 
 /// Which problems a listing shows.
@@ -234,12 +235,16 @@ fn submission(row: &AnyRow) -> Result<SubmissionView> {
         code: row.try_get("code")?,
         status: row.try_get("status")?,
         created_at: from_micros(row.try_get("created_at")?),
+        verdict: row
+            .try_get::<Option<String>, _>("verdict_detail")?
+            .map(|v| json("verdict_detail", &v))
+            .transpose()?,
     })
 }
 
 pub async fn submission_by_id(db: &ReadDb, id: SubmissionId) -> Result<Option<SubmissionView>> {
     let row = sqlx::query(
-        "SELECT submission_id, user_id, problem_id, problem_slug, problem_version, language, code, status, created_at \
+        "SELECT submission_id, user_id, problem_id, problem_slug, problem_version, language, code, status, created_at, verdict_detail \
          FROM submissions WHERE submission_id = $1",
     )
     .bind(id.to_string())
@@ -257,7 +262,7 @@ pub async fn submissions_of(
     offset: i64,
 ) -> Result<Vec<SubmissionView>> {
     let rows = sqlx::query(
-        "SELECT submission_id, user_id, problem_id, problem_slug, problem_version, language, code, status, created_at \
+        "SELECT submission_id, user_id, problem_id, problem_slug, problem_version, language, code, status, created_at, verdict_detail \
          FROM submissions WHERE user_id = $1 AND (CAST($2 AS TEXT) IS NULL OR problem_slug = $2) \
          ORDER BY created_at DESC, submission_id DESC LIMIT $3 OFFSET $4",
     )

@@ -52,6 +52,27 @@ impl Projection for Submissions {
                     .execute(conn)
                     .await?;
                 }
+                SubmissionEvent::SubmissionJudged {
+                    submission_id,
+                    verdict,
+                    at,
+                    ..
+                } => {
+                    sqlx::query(
+                    "UPDATE submissions SET status = 'judged', verdict = $2, passed = $3, total = $4, runtime_ms = $5, \
+                     memory_kb = $6, verdict_detail = $7, judged_at = $8 WHERE submission_id = $1",
+                )
+                .bind(submission_id.to_string())
+                .bind(verdict.kind.as_str())
+                .bind(verdict.passed as i64)
+                .bind(verdict.total as i64)
+                .bind(verdict.runtime_ms as i64)
+                .bind(verdict.memory_kb as i64)
+                .bind(serde_json::to_string(verdict).expect("verdicts serialise"))
+                .bind(micros(*at))
+                .execute(conn)
+                .await?;
+                }
             }
             Ok(())
         })
