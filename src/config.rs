@@ -51,6 +51,15 @@ pub enum Durability {
     Normal,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JudgeMode {
+    /// Judge submissions in this process, in the native sandbox (bubblewrap,
+    /// seccomp, cgroups; needs root for cgroups). One node only.
+    Embedded,
+    /// Do not judge here: submissions stay queued until a judge takes them.
+    Off,
+}
+
 /// Where events and read models live.
 #[derive(Debug, Clone, Args)]
 pub struct StorageArgs {
@@ -113,6 +122,11 @@ pub struct ServeArgs {
     /// Submissions per minute per user.
     #[arg(long, env = "PYDOJO_SUBMIT_RATE_PER_MINUTE", default_value_t = 30)]
     pub submit_rate_per_minute: u32,
+
+    /// Where submissions are judged. Without bubblewrap or cgroups the
+    /// embedded judge reports why at start and submissions stay queued.
+    #[arg(long, env = "PYDOJO_JUDGE", value_enum, default_value_t = JudgeMode::Embedded)]
+    pub judge: JudgeMode,
 
     /// How long a mutation waits for the read models to show its own write, in ms.
     #[arg(long, env = "PYDOJO_CONSISTENCY_TIMEOUT_MS", default_value_t = 10_000)]

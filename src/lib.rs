@@ -19,7 +19,7 @@ use store::postgres::{PostgresOptions, PostgresStore};
 use store::sqlite::{SqliteOptions, SqliteStore};
 use tokio::net::TcpListener;
 
-use crate::config::{Durability, ServeArgs, StorageArgs, StoreBackend};
+use crate::config::{Durability, JudgeMode, ServeArgs, StorageArgs, StoreBackend};
 
 /// Creates the data directory, readable by its owner only.
 pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
@@ -142,6 +142,7 @@ pub struct App {
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     projections: tokio::task::JoinHandle<()>,
     housekeeping: tokio::task::JoinHandle<()>,
+    judge: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl App {
@@ -162,8 +163,21 @@ impl App {
             submit_per_minute: args.submit_rate_per_minute,
         };
         let limiters = Arc::new(graphql::Limiters::new(limits));
+        let commands = Commands::new(store.clone(), Passwords::new());
+        let judge = match args.judge {
+            JudgeMode::Off => None,
+            JudgeMode::Embedded => {
+                match start_embedded_judge(&args.storage, store.clone(), commands.clone()).await {
+                    Ok(task) => Some(task),
+                    Err(e) => {
+                        tracing::error!("the judge is unavailable, submissions stay queued: {e:#}");
+                        None
+                    }
+                }
+            }
+        };
         let services = graphql::Services {
-            commands: Commands::new(store.clone(), Passwords::new()),
+            commands,
             db,
             progress,
             keys: graphql::auth::Keys::new(
@@ -199,6 +213,7 @@ impl App {
             server,
             projections,
             housekeeping,
+            judge,
         })
     }
 
@@ -213,6 +228,7 @@ impl App {
             server,
             projections,
             housekeeping,
+            judge,
             ..
         } = self;
         let result = tokio::select! {
@@ -220,8 +236,42 @@ impl App {
             r = projections => { r.context("the projection runner panicked")?; bail!("the projection runner stopped") }
         };
         housekeeping.abort();
+        if let Some(judge) = judge {
+            judge.abort();
+        }
         result
     }
+}
+
+/// The native sandbox, if this machine can run it; otherwise why not.
+pub async fn native_sandbox() -> anyhow::Result<sandbox::NativeSandbox> {
+    let sandbox = sandbox::NativeSandbox::new(sandbox::NativeConfig::default())
+        .context("cannot set up the native sandbox")?;
+    sandbox
+        .check()
+        .await
+        .context("the native sandbox does not work on this machine")?;
+    Ok(sandbox)
+}
+
+/// Starts the in-process judge: it follows the log from its checkpoint in
+/// `<data-dir>/judge.checkpoint`, so queued submissions survive a restart.
+async fn start_embedded_judge(
+    storage: &StorageArgs,
+    store: SharedStore,
+    commands: Commands,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let sandbox = native_sandbox().await?;
+    ensure_data_dir(&storage.data_dir)?;
+    let checkpoint = executor::FileCheckpoint::new(&storage.data_dir.join("judge.checkpoint"));
+    let queue = executor::EmbeddedQueue::new(
+        store,
+        commands,
+        Arc::new(executor::Judge::new(sandbox)),
+        checkpoint,
+    )?;
+    tracing::info!("judging submissions in the native sandbox");
+    Ok(tokio::spawn(queue.run()))
 }
 
 async fn shutdown_signal() {

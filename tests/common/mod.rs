@@ -38,6 +38,7 @@ pub fn serve_args(storage: StorageArgs) -> ServeArgs {
         auth_rate_per_minute: 10_000,
         submit_rate_per_minute: 10_000,
         consistency_timeout_ms: 10_000,
+        judge: pydojo::config::JudgeMode::Embedded,
     }
 }
 
@@ -180,3 +181,18 @@ pub const CREATE_PROBLEM: &str = "mutation($s: String!, $i: ProblemInput!) { cre
 pub const PUBLISH_PROBLEM: &str =
     "mutation($s: String!) { publishProblem(slug: $s) { slug status version } }";
 pub const SUBMIT: &str = "mutation($s: String!, $c: String!) { submit(problemSlug: $s, code: $c) { id status problemVersion } }";
+
+/// The native sandbox, or `None` (with the reason printed) where this machine
+/// cannot run it. Under CI=true a missing sandbox is a failure, never a skip.
+pub async fn native_sandbox() -> Option<sandbox::NativeSandbox> {
+    match pydojo::native_sandbox().await {
+        Ok(s) => Some(s),
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI=true but the sandbox is unavailable: {e:#}")
+        }
+        Err(e) => {
+            eprintln!("skipping: {e:#}");
+            None
+        }
+    }
+}

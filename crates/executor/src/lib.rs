@@ -1,1 +1,56 @@
 //! The judge: turns a submission into sandbox runs and a verdict.
+//!
+//! # What this crate owns
+//! [`Judge`], which runs a Python 3 submission against a problem's examples
+//! and hidden tests and returns a [`domain::submission::Verdict`]; the Python
+//! harness ([`HARNESS`]) that calls a function problem's entry point inside
+//! the sandbox; and the output checkers ([`check_output`] and friends).
+//!
+//! # What it may depend on
+//! `domain` (problem specs and verdict types, nothing with IO) and the
+//! `sandbox` trait; any [`sandbox::Sandbox`] works, which is how tests inject
+//! a failing one. Nothing depends on this crate but the binary, which wires a
+//! judge to the event log (`store`).
+//!
+//! # Key design decisions
+//! * **Expected outputs never enter the sandbox.** The user's process only
+//!   ever sees its input; the comparison happens here, in Rust. A solution
+//!   that learns how the harness reports can at most claim a return value,
+//!   which it could simply have returned.
+//! * **One sandbox run to compile, then one per test**, each in a fresh
+//!   sandbox, examples first, stopping at the first failure as LeetCode
+//!   does. The compile run also imports the module and checks the entry
+//!   point's name and parameter count, so a wrong signature is a
+//!   `CompileError` rather than a `RuntimeError` on test 1.
+//! * **The harness's report follows a random delimiter line on stdout.** The
+//!   judge makes a fresh 122-bit delimiter for every run and sends it on
+//!   stdin, which the harness reads to the end before importing
+//!   `solution.py`: it is not in the environment (where
+//!   `/proc/self/environ` would keep it even after `del os.environ[..]`), a
+//!   file, or an unread pipe. The harness writes on a duplicate of the
+//!   original stdout, after flushing the user's prints, and the judge takes
+//!   the report after the *last* delimiter line; so the user's `print()`s
+//!   before it are harmless and a guessed delimiter matches nothing. The
+//!   delimiter does live in the harness's memory while the solution runs
+//!   (same process), so a solution walking interpreter frames could find
+//!   it; by the first point above that gains nothing. A separate descriptor
+//!   (fd 3) would be no safer for the same reason, and the sandbox offers
+//!   only stdout and stderr.
+//! * **Hidden tests stay hidden.** A failure on a hidden test gives its
+//!   kind, and for an exception only its class name, and only when it is
+//!   one of Python's built-in classes: an exception message
+//!   (`int('…')`) or a traceback can quote the input. Only a `WrongAnswer`
+//!   on an example fills `failed_example`. (The verdict kind itself is an
+//!   unavoidable side channel of any judge.)
+//! * **Limits come from the sandbox, measured from outside**: CPU time,
+//!   peak memory, OOM kills and output size decide TLE, MLE and OLE;
+//!   `runtime_ms` and `memory_kb` are the maxima over the tests run.
+
+mod checker;
+mod judge;
+
+pub use checker::{check_json, check_output, check_text};
+pub use judge::{HARNESS, Judge, JudgeConfig};
+
+mod queue;
+pub use queue::{EmbeddedQueue, FileCheckpoint, QueueError, Step};

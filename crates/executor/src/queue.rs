@@ -1,0 +1,236 @@
+//! The embedded job queue: follows the event log from a checkpoint and
+//! judges every submission, in process.
+//!
+//! Nothing is pushed anywhere after an append, so nothing can be lost
+//! between "recorded" and "queued": the log *is* the queue. The checkpoint
+//! only saves re-reading; correctness comes from the domain's rule that a
+//! submission gets exactly one verdict. A job interrupted by a crash is
+//! judged again after the restart, and a second verdict for an already judged
+//! submission is refused and skipped.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use commands::Commands;
+use domain::codec::{self, Event};
+use domain::submission::{SubmissionEvent, Verdict, VerdictKind};
+use sandbox::Sandbox;
+use store::{Cursor, RecordedEvent, SharedStore, Subscription};
+
+use crate::Judge;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error(transparent)]
+    Command(#[from] commands::Error),
+    #[error("stored event at {0} does not decode: {1}")]
+    Decode(Cursor, domain::codec::CodecError),
+    #[error("judge checkpoint {path}: {source}")]
+    Checkpoint {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What one step did, so tests drain instead of sleeping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Processed(usize),
+    Idle,
+}
+
+/// A cursor kept in a file, replaced atomically (write aside, then rename).
+#[derive(Debug, Clone)]
+pub struct FileCheckpoint {
+    path: PathBuf,
+}
+
+impl FileCheckpoint {
+    pub fn new(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+        }
+    }
+
+    fn err(&self, source: std::io::Error) -> QueueError {
+        QueueError::Checkpoint {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    pub fn load(&self) -> Result<Cursor, QueueError> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) => {
+                let bad = || {
+                    self.err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("not a cursor: {text:?}"),
+                    ))
+                };
+                let (tx, seq) = text.trim().split_once(':').ok_or_else(bad)?;
+                Ok(Cursor {
+                    tx: tx.parse().map_err(|_| bad())?,
+                    seq: seq.parse().map_err(|_| bad())?,
+                })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Cursor::START),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    pub fn save(&self, cursor: Cursor) -> Result<(), QueueError> {
+        let tmp = self.path.with_extension("tmp");
+        std::fs::write(&tmp, cursor.to_string()).map_err(|e| self.err(e))?;
+        std::fs::rename(&tmp, &self.path).map_err(|e| self.err(e))
+    }
+}
+
+/// Judges submissions as they appear in the log.
+#[derive(Debug)]
+pub struct EmbeddedQueue<S> {
+    commands: Commands,
+    judge: Arc<Judge<S>>,
+    subscription: Subscription,
+    checkpoint: FileCheckpoint,
+}
+
+impl<S: Sandbox + Send + Sync + 'static> EmbeddedQueue<S> {
+    pub fn new(
+        store: SharedStore,
+        commands: Commands,
+        judge: Arc<Judge<S>>,
+        checkpoint: FileCheckpoint,
+    ) -> Result<Self, QueueError> {
+        let start = checkpoint.load()?;
+        Ok(Self {
+            commands,
+            judge,
+            subscription: store::subscribe(store, start, 100),
+            checkpoint,
+        })
+    }
+
+    /// Judges what is in the log now (one batch); `Idle` when caught up.
+    pub async fn step(&mut self) -> Result<Step, QueueError> {
+        let before = self.subscription.cursor();
+        let batch = self.subscription.try_next_batch().await?;
+        if batch.is_empty() {
+            return Ok(Step::Idle);
+        }
+        if let Err(e) = self.process(&batch).await {
+            self.subscription.seek(before);
+            return Err(e);
+        }
+        Ok(Step::Processed(batch.len()))
+    }
+
+    /// Steps until caught up with the log as it is now.
+    pub async fn drain(&mut self) -> Result<usize, QueueError> {
+        let mut total = 0;
+        while let Step::Processed(n) = self.step().await? {
+            total += n;
+        }
+        Ok(total)
+    }
+
+    /// Runs until dropped; failures are retried with backoff, never skipped.
+    pub async fn run(mut self) {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            let before = self.subscription.cursor();
+            let result = match self.subscription.next_batch().await {
+                Ok(batch) => self.process(&batch).await,
+                Err(e) => Err(e.into()),
+            };
+            match result {
+                Ok(()) => backoff = Duration::from_millis(200),
+                Err(e) => {
+                    tracing::error!(error = %e, "judge queue failed; retrying");
+                    self.subscription.seek(before);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+
+    async fn process(&mut self, batch: &[RecordedEvent]) -> Result<(), QueueError> {
+        for recorded in batch {
+            if recorded.event_type == "SubmissionCreated" {
+                self.judge_one(recorded).await?;
+            }
+            // Saved after each job: a restart re-judges at most the job in hand.
+            self.checkpoint.save(recorded.cursor)?;
+        }
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(submission_id))]
+    async fn judge_one(&self, recorded: &RecordedEvent) -> Result<(), QueueError> {
+        let event = codec::decode(
+            &recorded.event_type,
+            recorded.schema_version,
+            recorded.data.clone(),
+        )
+        .map_err(|e| QueueError::Decode(recorded.cursor, e))?;
+        let Event::Submission(SubmissionEvent::SubmissionCreated {
+            submission_id,
+            problem_id,
+            problem_version,
+            code,
+            ..
+        }) = event
+        else {
+            return Ok(());
+        };
+        tracing::Span::current().record("submission_id", tracing::field::display(submission_id));
+        if self
+            .commands
+            .submission(submission_id)
+            .await?
+            .is_some_and(|s| s.verdict.is_some())
+        {
+            return Ok(()); // judged before a restart
+        }
+        let verdict = match self
+            .commands
+            .problem_spec_at(problem_id, problem_version)
+            .await?
+        {
+            Some(spec) => self.judge.judge(&spec, &code).await,
+            None => internal_error(format!(
+                "problem {problem_id} has no version {problem_version}"
+            )),
+        };
+        tracing::info!(
+            kind = verdict.kind.as_str(),
+            passed = verdict.passed,
+            total = verdict.total,
+            "judged"
+        );
+        match self.commands.record_verdict(submission_id, verdict).await {
+            Ok(_) => Ok(()),
+            // Someone (another executor, a run before a crash) got there first.
+            Err(commands::Error::Domain(domain::DomainError::InvalidState(_))) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn internal_error(message: String) -> Verdict {
+    Verdict {
+        kind: VerdictKind::InternalError,
+        passed: 0,
+        total: 0,
+        runtime_ms: 0,
+        memory_kb: 0,
+        tests: vec![],
+        failed_example: None,
+        message: Some(message),
+    }
+}
