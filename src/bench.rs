@@ -164,3 +164,173 @@ pub async fn scratch_sqlite(
     .await?;
     Ok(Arc::new(store))
 }
+
+/// `pydojo bench judge`: the native sandbox and the judge.
+#[derive(Debug, Clone)]
+pub struct JudgeBench {
+    /// Runs of each side of the start-up comparison.
+    pub starts: usize,
+    /// Judgements for the throughput and latency figures.
+    pub judgements: usize,
+    /// Concurrent judgements for throughput.
+    pub concurrency: usize,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// A function problem with 10 tests: two-sum over growing inputs.
+fn ten_test_problem() -> domain::problem::ProblemSpec {
+    use domain::problem::*;
+    let tests = (0..10)
+        .map(|i| {
+            let n = 10 + i * 100;
+            let nums: Vec<i64> = (0..n as i64).collect();
+            let target = nums[n - 1] + nums[n - 2];
+            TestCase {
+                input: serde_json::json!([nums, target]).to_string(),
+                expected: format!("[{}, {}]", n - 2, n - 1),
+                explanation: None,
+            }
+        })
+        .collect::<Vec<_>>();
+    ProblemSpec {
+        title: "Two Sum".into(),
+        statement: "bench".into(),
+        difficulty: Difficulty::Easy,
+        tags: vec![],
+        kind: ProblemKind::Function {
+            entry_point: "two_sum".into(),
+            params: vec!["nums".into(), "target".into()],
+        },
+        template: "def two_sum(nums, target):\n    pass\n".into(),
+        examples: tests[..2].to_vec(),
+        hidden_tests: tests[2..].to_vec(),
+        limits: Limits {
+            time_limit_ms: 2000,
+            memory_limit_mb: 128,
+        },
+        checker: Checker::Exact,
+    }
+}
+
+const TWO_SUM: &str = "def two_sum(nums, target):\n    seen = {}\n    for i, n in enumerate(nums):\n        if target - n in seen:\n            return [seen[target - n], i]\n        seen[n] = i\n";
+
+pub async fn judge(dir: &std::path::Path, cfg: JudgeBench) -> anyhow::Result<()> {
+    use sandbox::Sandbox;
+    let sb = crate::native_sandbox().await?;
+    println!(
+        "pydojo bench judge: native sandbox, {} start pairs, {} judgements",
+        cfg.starts, cfg.judgements
+    );
+
+    // 1. Start-up overhead, interleaved so both sides see the same noise.
+    let (mut bare, mut boxed) = (Vec::new(), Vec::new());
+    for _ in 0..cfg.starts {
+        let t = Instant::now();
+        let out = tokio::process::Command::new("/usr/bin/python3")
+            .args(["-I", "-S", "-c", "print('hi')"])
+            .output()
+            .await?;
+        anyhow::ensure!(out.stdout == b"hi\n", "bare python3 failed");
+        bare.push(ms(t.elapsed()));
+        let t = Instant::now();
+        let run = sb
+            .run(sandbox::RunSpec::new([
+                "python3",
+                "-I",
+                "-S",
+                "-c",
+                "print('hi')",
+            ]))
+            .await?;
+        anyhow::ensure!(run.stdout == b"hi\n", "sandboxed python3 failed: {run:?}");
+        boxed.push(ms(t.elapsed()));
+    }
+    bare.sort_by(f64::total_cmp);
+    boxed.sort_by(f64::total_cmp);
+    let (b, s) = (percentile(&bare, 0.5), percentile(&boxed, 0.5));
+    println!(
+        "print(\"hi\"): bare /usr/bin/python3 median {b:.1} ms, in the sandbox median {s:.1} ms: {:.2}x",
+        s / b
+    );
+
+    // 2. Judgements per second of a 10-test function problem.
+    let judge = Arc::new(executor::Judge::new(sb));
+    let spec = Arc::new(ten_test_problem());
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    let per_task = cfg.judgements.div_ceil(cfg.concurrency.max(1));
+    for _ in 0..cfg.concurrency.max(1) {
+        let (judge, spec) = (judge.clone(), spec.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            for _ in 0..per_task {
+                let t = Instant::now();
+                let v = judge.judge(&spec, TWO_SUM).await;
+                assert_eq!(v.kind, domain::submission::VerdictKind::Accepted, "{v:?}");
+                latencies.push(ms(t.elapsed()));
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await?);
+    }
+    let rate = latencies.len() as f64 / started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    println!(
+        "10-test judgements, {} concurrent: {rate:.1} judgements/s; one judgement p50 {:.0} ms, p99 {:.0} ms",
+        cfg.concurrency,
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99)
+    );
+
+    // 3. Submit-to-verdict through the real path: command, log, queue, judge, verdict event.
+    let store = scratch_sqlite(dir, store::sqlite::Durability::Full).await?;
+    let commands = commands::Commands::new(store.clone(), commands::Passwords::fast_for_tests());
+    let role = domain::user::Role::Admin;
+    let admin_id = commands
+        .register("bench", "bench@example.org", "bench password", role)
+        .await?
+        .value;
+    let admin = commands::Actor {
+        user_id: admin_id,
+        role,
+    };
+    commands
+        .create_problem(&admin, "two-sum", (*spec).clone())
+        .await?;
+    commands.publish_problem(&admin, "two-sum").await?;
+    let checkpoint = executor::FileCheckpoint::new(
+        &dir.join(format!("bench-{}.checkpoint", Uuid::now_v7().simple())),
+    );
+    let queue = executor::EmbeddedQueue::new(store.clone(), commands.clone(), judge, checkpoint)?;
+    let worker = tokio::spawn(queue.run());
+    let mut changes = store.changes();
+    let mut e2e = Vec::new();
+    for _ in 0..cfg.judgements.min(50) {
+        let t = Instant::now();
+        let id = commands.submit(&admin, "two-sum", TWO_SUM).await?.value;
+        let stream = format!("submission-{id}");
+        while store.read_stream(&stream, 2).await?.is_empty() {
+            let _ = tokio::time::timeout(Duration::from_millis(50), changes.changed()).await;
+        }
+        e2e.push(ms(t.elapsed()));
+    }
+    worker.abort();
+    e2e.sort_by(f64::total_cmp);
+    println!(
+        "submit-to-verdict (10 tests, one at a time): p50 {:.0} ms, p99 {:.0} ms over {} submissions",
+        percentile(&e2e, 0.5),
+        percentile(&e2e, 0.99),
+        e2e.len()
+    );
+    Ok(())
+}

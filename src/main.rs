@@ -74,6 +74,20 @@ enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// The native sandbox and the judge: a sandboxed `print("hi")` against a
+    /// bare python3 start, judgements per second of a 10-test function
+    /// problem, and submit-to-verdict latency through the log and the queue.
+    Judge {
+        /// Scratch directory for the event log it writes.
+        #[arg(long, env = "PYDOJO_DATA_DIR", default_value = "./data")]
+        data_dir: std::path::PathBuf,
+        #[arg(long, default_value_t = 30)]
+        starts: usize,
+        #[arg(long, default_value_t = 40)]
+        judgements: usize,
+        #[arg(long, default_value_t = 2)]
+        concurrency: usize,
+    },
 }
 
 fn init_tracing(format: &str) {
@@ -167,6 +181,26 @@ async fn main() -> anyhow::Result<()> {
                     batch,
                     batch_events,
                     runs,
+                },
+            )
+            .await
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Judge {
+                    data_dir,
+                    starts,
+                    judgements,
+                    concurrency,
+                },
+        } => {
+            pydojo::ensure_data_dir(&data_dir)?;
+            pydojo::bench::judge(
+                &data_dir,
+                pydojo::bench::JudgeBench {
+                    starts,
+                    judgements,
+                    concurrency,
                 },
             )
             .await
