@@ -128,6 +128,22 @@ pub struct ServeArgs {
     #[arg(long, env = "PYDOJO_JUDGE", value_enum, default_value_t = JudgeMode::Embedded)]
     pub judge: JudgeMode,
 
+    /// Playground runs per minute per user.
+    #[arg(long, env = "PYDOJO_PLAYGROUND_RATE_PER_MINUTE", default_value_t = 20)]
+    pub playground_rate_per_minute: u32,
+
+    /// A playground run's wall-clock (and CPU) limit, in ms.
+    #[arg(long, env = "PYDOJO_PLAYGROUND_WALL_MS", default_value_t = 10_000)]
+    pub playground_wall_ms: u64,
+
+    /// A playground run's memory limit, in MiB.
+    #[arg(long, env = "PYDOJO_PLAYGROUND_MEMORY_MB", default_value_t = 128)]
+    pub playground_memory_mb: u64,
+
+    /// A playground run's cap on stdout and on stderr, each, in bytes.
+    #[arg(long, env = "PYDOJO_PLAYGROUND_OUTPUT_BYTES", default_value_t = 1024 * 1024)]
+    pub playground_output_bytes: u64,
+
     /// How long a mutation waits for the read models to show its own write, in ms.
     #[arg(long, env = "PYDOJO_CONSISTENCY_TIMEOUT_MS", default_value_t = 10_000)]
     pub consistency_timeout_ms: u64,

@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod config;
+pub mod playground;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -161,6 +162,7 @@ impl App {
         let limits = graphql::RateLimits {
             auth_per_minute: args.auth_rate_per_minute,
             submit_per_minute: args.submit_rate_per_minute,
+            playground_per_minute: args.playground_rate_per_minute,
         };
         let limiters = Arc::new(graphql::Limiters::new(limits));
         let commands = Commands::new(store.clone(), Passwords::new());
@@ -176,7 +178,24 @@ impl App {
                 }
             }
         };
+        let playground: Option<Arc<dyn graphql::SnippetRunner>> = match native_sandbox().await {
+            Ok(sandbox) => {
+                let limits = playground::PlaygroundLimits {
+                    wall: Duration::from_millis(args.playground_wall_ms),
+                    memory_bytes: args.playground_memory_mb * 1024 * 1024,
+                    output_bytes: args.playground_output_bytes,
+                };
+                Some(Arc::new(playground::SandboxPlayground::new(
+                    sandbox, limits,
+                )))
+            }
+            Err(e) => {
+                tracing::error!("the playground is unavailable: {e:#}");
+                None
+            }
+        };
         let services = graphql::Services {
+            playground,
             commands,
             db,
             progress,

@@ -39,6 +39,10 @@ pub fn serve_args(storage: StorageArgs) -> ServeArgs {
         submit_rate_per_minute: 10_000,
         consistency_timeout_ms: 10_000,
         judge: pydojo::config::JudgeMode::Embedded,
+        playground_rate_per_minute: 10_000,
+        playground_wall_ms: 10_000,
+        playground_memory_mb: 128,
+        playground_output_bytes: 1024 * 1024,
     }
 }
 

@@ -614,6 +614,26 @@ impl Commands {
             cursor: done.cursor,
         })
     }
+
+    /// Records a playground run (sizes and measurements, not the code).
+    pub async fn record_playground_run(
+        &self,
+        actor: &Actor,
+        event: domain::playground::PlaygroundEvent,
+    ) -> Result<Done<()>> {
+        let appended = self
+            .store
+            .append(
+                &domain::playground::stream(actor.user_id),
+                ExpectedVersion::Any,
+                vec![new_event(event.into(), Some(actor))],
+            )
+            .await?;
+        Ok(Done {
+            value: (),
+            cursor: appended.last,
+        })
+    }
 }
 
 fn new_event(event: Event, actor: Option<&Actor>) -> NewEvent {

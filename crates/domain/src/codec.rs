@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::playground::PlaygroundEvent;
 use crate::problem::ProblemEvent;
 use crate::reservation::ReservationEvent;
 use crate::submission::SubmissionEvent;
@@ -22,6 +23,7 @@ pub enum Event {
     Problem(ProblemEvent),
     Submission(SubmissionEvent),
     Reservation(ReservationEvent),
+    Playground(PlaygroundEvent),
 }
 
 impl From<UserEvent> for Event {
@@ -37,6 +39,11 @@ impl From<ProblemEvent> for Event {
 impl From<SubmissionEvent> for Event {
     fn from(e: SubmissionEvent) -> Self {
         Event::Submission(e)
+    }
+}
+impl From<PlaygroundEvent> for Event {
+    fn from(e: PlaygroundEvent) -> Self {
+        Event::Playground(e)
     }
 }
 impl From<ReservationEvent> for Event {
@@ -62,6 +69,7 @@ narrow!(User, UserEvent);
 narrow!(Problem, ProblemEvent);
 narrow!(Submission, SubmissionEvent);
 narrow!(Reservation, ReservationEvent);
+narrow!(Playground, PlaygroundEvent);
 
 /// An event ready to be stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,6 +115,7 @@ pub const EVENT_TYPES: &[(&str, u32)] = &[
     ("SubmissionCreated", 1),
     ("KeyReserved", 1),
     ("SubmissionJudged", 1),
+    ("PlaygroundRunCompleted", 1),
 ];
 
 fn current_version(event_type: &str) -> Option<(&'static str, u32)> {
@@ -124,6 +133,7 @@ pub fn encode(event: &Event) -> Encoded {
         Event::Problem(e) => serde_json::to_value(e),
         Event::Submission(e) => serde_json::to_value(e),
         Event::Reservation(e) => serde_json::to_value(e),
+        Event::Playground(e) => serde_json::to_value(e),
     }
     .expect("domain events always serialise");
     let Value::Object(map) = tagged else {
@@ -166,6 +176,9 @@ pub fn decode(event_type: &str, schema_version: u32, data: Value) -> Result<Even
         }
         n if n.starts_with("Submission") => {
             Event::Submission(serde_json::from_value(tagged).map_err(malformed)?)
+        }
+        n if n.starts_with("Playground") => {
+            Event::Playground(serde_json::from_value(tagged).map_err(malformed)?)
         }
         _ => Event::Reservation(serde_json::from_value(tagged).map_err(malformed)?),
     };

@@ -13,6 +13,7 @@
 pub mod codec;
 mod error;
 mod ids;
+pub mod playground;
 pub mod problem;
 pub mod reservation;
 pub mod submission;

@@ -152,6 +152,19 @@ fn one_of_each() -> Vec<Event> {
             at,
         }
         .into(),
+        domain::playground::PlaygroundEvent::PlaygroundRunCompleted {
+            user_id: u,
+            code_bytes: 10,
+            stdin_bytes: 0,
+            exit_code: Some(0),
+            signal: None,
+            cpu_ms: 12,
+            wall_ms: 20,
+            memory_kb: 9000,
+            limit_hit: None,
+            at,
+        }
+        .into(),
     ]
 }
 

@@ -13,6 +13,32 @@ use store::Cursor;
 use crate::auth::Keys;
 use crate::error::{Code, api_error};
 
+/// What a playground run reports. Measured from outside the program.
+#[derive(Debug, Clone, Default)]
+pub struct SnippetReport {
+    pub stdout: String,
+    pub stderr: String,
+    pub stdout_truncated: bool,
+    pub stderr_truncated: bool,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub cpu_ms: u32,
+    pub wall_ms: u32,
+    pub memory_kb: u64,
+    /// "cpu", "wall", "memory", "output", "processes", "file_size".
+    pub limit_hit: Option<String>,
+}
+
+/// Runs a snippet in a sandbox. Implemented by the binary, so this crate
+/// knows nothing of sandboxes.
+pub trait SnippetRunner: Send + Sync + std::fmt::Debug {
+    fn run(
+        &self,
+        code: String,
+        stdin: String,
+    ) -> futures::future::BoxFuture<'_, Result<SnippetReport, String>>;
+}
+
 /// Per-minute limits on the expensive or abusable mutations.
 #[derive(Debug, Clone, Copy)]
 pub struct RateLimits {
@@ -20,6 +46,8 @@ pub struct RateLimits {
     pub auth_per_minute: u32,
     /// Submissions per user.
     pub submit_per_minute: u32,
+    /// Playground runs per user.
+    pub playground_per_minute: u32,
 }
 
 impl Default for RateLimits {
@@ -27,6 +55,7 @@ impl Default for RateLimits {
         Self {
             auth_per_minute: 30,
             submit_per_minute: 30,
+            playground_per_minute: 20,
         }
     }
 }
@@ -35,6 +64,7 @@ impl Default for RateLimits {
 pub struct Limiters {
     auth: DefaultKeyedRateLimiter<IpAddr>,
     submit: DefaultKeyedRateLimiter<domain::UserId>,
+    playground: DefaultKeyedRateLimiter<domain::UserId>,
 }
 
 impl Limiters {
@@ -43,6 +73,7 @@ impl Limiters {
         Self {
             auth: DefaultKeyedRateLimiter::keyed(quota(limits.auth_per_minute)),
             submit: DefaultKeyedRateLimiter::keyed(quota(limits.submit_per_minute)),
+            playground: DefaultKeyedRateLimiter::keyed(quota(limits.playground_per_minute)),
         }
     }
 
@@ -61,10 +92,17 @@ impl Limiters {
             .map_err(|_| api_error(Code::RateLimited, "too many submissions; wait a minute"))
     }
 
+    pub fn check_playground(&self, user: domain::UserId) -> async_graphql::Result<()> {
+        self.playground
+            .check_key(&user)
+            .map_err(|_| api_error(Code::RateLimited, "too many playground runs; wait a minute"))
+    }
+
     /// Drops idle keys so the maps do not grow without bound.
     pub fn shrink(&self) {
         self.auth.retain_recent();
         self.submit.retain_recent();
+        self.playground.retain_recent();
     }
 }
 
@@ -92,6 +130,8 @@ pub struct Services {
     pub limiters: Arc<Limiters>,
     /// How long a mutation waits for the read models to show its own write.
     pub consistency_timeout: Duration,
+    /// The playground's sandbox; `None` where none works on this machine.
+    pub playground: Option<Arc<dyn SnippetRunner>>,
 }
 
 impl Services {

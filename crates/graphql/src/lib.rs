@@ -19,7 +19,7 @@ mod http;
 pub mod schema;
 mod types;
 
-pub use context::{Limiters, RateLimits, Services};
+pub use context::{Limiters, RateLimits, Services, SnippetReport, SnippetRunner};
 pub use http::router;
 
 /// The schema in SDL, as committed in `schema.graphql`.

@@ -444,4 +444,58 @@ impl Mutation {
             .ok_or_else(|| api_error(Code::Internal, "submission recorded but not found"))?;
         Submission::try_from(view)
     }
+
+    /// Runs a snippet on your own input in the sandbox (the playground).
+    /// Limits: 10 s wall, 128 MB, 1 MB of output by default.
+    async fn run(
+        &self,
+        ctx: &Context<'_>,
+        code: String,
+        #[graphql(default)] stdin: String,
+    ) -> async_graphql::Result<RunResult> {
+        let s = services(ctx);
+        let actor = request(ctx).actor()?;
+        domain::playground::validate_snippet(&code, &stdin)
+            .map_err(|e| crate::error::from_domain(&e))?;
+        s.limiters.check_playground(actor.user_id)?;
+        let Some(runner) = &s.playground else {
+            return Err(api_error(
+                Code::Internal,
+                "the playground is not available on this server",
+            ));
+        };
+        let (code_bytes, stdin_bytes) = (code.len() as u32, stdin.len() as u32);
+        let report = runner
+            .run(code, stdin)
+            .await
+            .map_err(|e| crate::error::internal("playground run failed", &e))?;
+        let event = domain::playground::PlaygroundEvent::PlaygroundRunCompleted {
+            user_id: actor.user_id,
+            code_bytes,
+            stdin_bytes,
+            exit_code: report.exit_code,
+            signal: report.signal,
+            cpu_ms: report.cpu_ms,
+            wall_ms: report.wall_ms,
+            memory_kb: report.memory_kb,
+            limit_hit: report.limit_hit.clone(),
+            at: chrono::Utc::now(),
+        };
+        if let Err(e) = s.commands.record_playground_run(actor, event).await {
+            // The user got their output; losing the usage record is ours to log.
+            tracing::error!(error = %e, "could not record a playground run");
+        }
+        Ok(RunResult {
+            stdout: report.stdout,
+            stderr: report.stderr,
+            stdout_truncated: report.stdout_truncated,
+            stderr_truncated: report.stderr_truncated,
+            exit_code: report.exit_code,
+            signal: report.signal,
+            cpu_ms: report.cpu_ms,
+            wall_ms: report.wall_ms,
+            memory_kb: report.memory_kb,
+            limit_hit: report.limit_hit.as_deref().and_then(LimitHit::parse),
+        })
+    }
 }

@@ -506,3 +506,45 @@ impl ProblemInput {
         })
     }
 }
+
+/// Which limit stopped a run.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum LimitHit {
+    Cpu,
+    Wall,
+    Memory,
+    Output,
+    Processes,
+    FileSize,
+}
+
+impl LimitHit {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "cpu" => LimitHit::Cpu,
+            "wall" => LimitHit::Wall,
+            "memory" => LimitHit::Memory,
+            "output" => LimitHit::Output,
+            "processes" => LimitHit::Processes,
+            "file_size" => LimitHit::FileSize,
+            _ => return None,
+        })
+    }
+}
+
+/// A playground run: what the snippet printed and what it cost, measured by
+/// the sandbox.
+#[derive(SimpleObject, Debug)]
+pub struct RunResult {
+    pub stdout: String,
+    pub stderr: String,
+    pub stdout_truncated: bool,
+    pub stderr_truncated: bool,
+    /// Null when a signal ended the run.
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub cpu_ms: u32,
+    pub wall_ms: u32,
+    pub memory_kb: u64,
+    pub limit_hit: Option<LimitHit>,
+}
