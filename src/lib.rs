@@ -166,34 +166,41 @@ impl App {
         };
         let limiters = Arc::new(graphql::Limiters::new(limits));
         let commands = Commands::new(store.clone(), Passwords::new());
-        let judge = match args.judge {
-            JudgeMode::Off => None,
-            JudgeMode::Embedded => {
-                match start_embedded_judge(&args.storage, store.clone(), commands.clone()).await {
-                    Ok(task) => Some(task),
-                    Err(e) => {
-                        tracing::error!("the judge is unavailable, submissions stay queued: {e:#}");
-                        None
-                    }
-                }
-            }
-        };
-        let playground: Option<Arc<dyn graphql::SnippetRunner>> = match native_sandbox().await {
-            Ok(sandbox) => {
-                let limits = playground::PlaygroundLimits {
-                    wall: Duration::from_millis(args.playground_wall_ms),
-                    memory_bytes: args.playground_memory_mb * 1024 * 1024,
-                    output_bytes: args.playground_output_bytes,
-                };
-                Some(Arc::new(playground::SandboxPlayground::new(
-                    sandbox, limits,
-                )))
-            }
+        // One sandbox, set up and self-checked once, serves the judge and the
+        // playground. Without it the server still runs and says why.
+        let sandbox = match native_sandbox().await {
+            Ok(sandbox) => Some(Arc::new(sandbox)),
             Err(e) => {
-                tracing::error!("the playground is unavailable: {e:#}");
+                tracing::error!(
+                    "the sandbox is unavailable: submissions stay queued and the playground is off: {e:#}"
+                );
                 None
             }
         };
+        let judge = match (args.judge, &sandbox) {
+            (JudgeMode::Embedded, Some(sandbox)) => match start_embedded_judge(
+                &args.storage,
+                store.clone(),
+                commands.clone(),
+                sandbox.clone(),
+            ) {
+                Ok(task) => Some(task),
+                Err(e) => {
+                    tracing::error!("the judge is unavailable, submissions stay queued: {e:#}");
+                    None
+                }
+            },
+            _ => None,
+        };
+        let playground: Option<Arc<dyn graphql::SnippetRunner>> = sandbox.map(|sandbox| {
+            let limits = playground::PlaygroundLimits {
+                wall: Duration::from_millis(args.playground_wall_ms),
+                memory_bytes: args.playground_memory_mb * 1024 * 1024,
+                output_bytes: args.playground_output_bytes,
+            };
+            Arc::new(playground::SandboxPlayground::new(sandbox, limits))
+                as Arc<dyn graphql::SnippetRunner>
+        });
         let services = graphql::Services {
             playground,
             commands,
@@ -275,12 +282,12 @@ pub async fn native_sandbox() -> anyhow::Result<sandbox::NativeSandbox> {
 
 /// Starts the in-process judge: it follows the log from its checkpoint in
 /// `<data-dir>/judge.checkpoint`, so queued submissions survive a restart.
-async fn start_embedded_judge(
+fn start_embedded_judge(
     storage: &StorageArgs,
     store: SharedStore,
     commands: Commands,
+    sandbox: Arc<sandbox::NativeSandbox>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let sandbox = native_sandbox().await?;
     ensure_data_dir(&storage.data_dir)?;
     let checkpoint = executor::FileCheckpoint::new(&storage.data_dir.join("judge.checkpoint"));
     let queue = executor::EmbeddedQueue::new(

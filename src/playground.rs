@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use graphql::{SnippetReport, SnippetRunner};
+use std::sync::Arc;
+
 use sandbox::{ExitStatus, LimitKind, NativeSandbox, RunSpec, Sandbox};
 
 /// Limits of a playground run.
@@ -17,12 +19,12 @@ pub struct PlaygroundLimits {
 
 #[derive(Debug)]
 pub struct SandboxPlayground {
-    sandbox: NativeSandbox,
+    sandbox: Arc<NativeSandbox>,
     limits: PlaygroundLimits,
 }
 
 impl SandboxPlayground {
-    pub fn new(sandbox: NativeSandbox, limits: PlaygroundLimits) -> Self {
+    pub fn new(sandbox: Arc<NativeSandbox>, limits: PlaygroundLimits) -> Self {
         Self { sandbox, limits }
     }
 }

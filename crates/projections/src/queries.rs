@@ -127,6 +127,12 @@ pub async fn list_users(db: &ReadDb, limit: i64, offset: i64) -> Result<Vec<User
     rows.iter().map(user).collect()
 }
 
+/// Whether the read database answers.
+pub async fn ping(db: &ReadDb) -> Result<()> {
+    sqlx::query("SELECT 1").execute(&db.pool).await?;
+    Ok(())
+}
+
 fn difficulty(s: &str) -> Result<Difficulty> {
     match s {
         "easy" => Ok(Difficulty::Easy),

@@ -246,6 +246,14 @@ pub trait Sandbox: Send + Sync {
     fn run(&self, spec: RunSpec) -> impl Future<Output = Result<RunOutcome>> + Send;
 }
 
+/// A shared sandbox is a sandbox: one checked instance can serve several
+/// users (the judge and the playground) without being set up twice.
+impl<S: Sandbox> Sandbox for std::sync::Arc<S> {
+    fn run(&self, spec: RunSpec) -> impl Future<Output = Result<RunOutcome>> + Send {
+        (**self).run(spec)
+    }
+}
+
 /// A boxed, sendable future, for [`DynSandbox`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
