@@ -168,6 +168,7 @@ pub async fn scratch_sqlite(
 /// `pydojo bench judge`: the native sandbox and the judge.
 #[derive(Debug, Clone)]
 pub struct JudgeBench {
+    pub sandbox: crate::config::SandboxArgs,
     /// Runs of each side of the start-up comparison.
     pub starts: usize,
     /// Judgements for the throughput and latency figures.
@@ -223,9 +224,9 @@ const TWO_SUM: &str = "def two_sum(nums, target):\n    seen = {}\n    for i, n i
 
 pub async fn judge(dir: &std::path::Path, cfg: JudgeBench) -> anyhow::Result<()> {
     use sandbox::Sandbox;
-    let sb = crate::native_sandbox().await?;
+    let (sb, backend) = crate::sandbox_named(&cfg.sandbox).await?;
     println!(
-        "pydojo bench judge: native sandbox, {} start pairs, {} judgements",
+        "pydojo bench judge: {backend} sandbox, {} start pairs, {} judgements",
         cfg.starts, cfg.judgements
     );
 

@@ -4,6 +4,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
@@ -53,11 +54,176 @@ pub enum Durability {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum JudgeMode {
-    /// Judge submissions in this process, in the native sandbox (bubblewrap,
-    /// seccomp, cgroups; needs root for cgroups). One node only.
+    /// Judge submissions in this process, in the sandbox chosen by
+    /// --sandbox. One node only.
     Embedded,
+    /// Distributed: publish jobs to NATS JetStream for `pydojo executor`
+    /// processes and record their verdicts (needs --nats-url).
+    Nats,
     /// Do not judge here: submissions stay queued until a judge takes them.
     Off,
+}
+
+/// A duration written `500ms`, `2s`, `5m` or as plain seconds (`30`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 500ms, 2s or 5m"))?;
+    let duration = match unit.trim() {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        other => return Err(format!("unknown unit {other:?}: use ms, s, m or h")),
+    };
+    if duration.is_zero() {
+        return Err("must be more than zero".into());
+    }
+    Ok(duration)
+}
+
+/// How to reach NATS JetStream and what to call things there. Shared by
+/// `pydojo serve --judge nats` and `pydojo executor`, which must agree.
+#[derive(Debug, Clone, Args)]
+pub struct NatsArgs {
+    /// NATS server URL (JetStream enabled), e.g. nats://127.0.0.1:4222.
+    /// Credentials in it are never printed.
+    #[arg(
+        long,
+        env = "PYDOJO_NATS_URL",
+        hide_env_values = true,
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    pub nats_url: Secret,
+
+    /// The work-queue stream of judge jobs.
+    #[arg(long, env = "PYDOJO_NATS_JOBS_STREAM", default_value = "PYDOJO_JOBS")]
+    pub nats_jobs_stream: String,
+
+    /// The work-queue stream of verdicts.
+    #[arg(
+        long,
+        env = "PYDOJO_NATS_RESULTS_STREAM",
+        default_value = "PYDOJO_RESULTS"
+    )]
+    pub nats_results_stream: String,
+
+    /// Subject prefix: <prefix>.jobs, <prefix>.results and
+    /// <prefix>.progress.<submission id> (per-test progress, core NATS).
+    #[arg(long, env = "PYDOJO_NATS_SUBJECT_PREFIX", default_value = "pydojo")]
+    pub nats_subject_prefix: String,
+
+    /// The durable consumer executors share on the jobs stream.
+    #[arg(
+        long,
+        env = "PYDOJO_NATS_EXECUTOR_CONSUMER",
+        default_value = "pydojo-executors"
+    )]
+    pub nats_executor_consumer: String,
+
+    /// The durable consumer API nodes share on the results stream.
+    #[arg(
+        long,
+        env = "PYDOJO_NATS_RESULTS_CONSUMER",
+        default_value = "pydojo-results"
+    )]
+    pub nats_results_consumer: String,
+
+    /// How long JetStream remembers a message id to drop a repeated job or
+    /// verdict (applies when the streams are created).
+    #[arg(long, env = "PYDOJO_NATS_DUPLICATE_WINDOW", value_parser = parse_duration, default_value = "24h")]
+    pub nats_duplicate_window: Duration,
+
+    /// How long to wait for the NATS server when connecting.
+    #[arg(long, env = "PYDOJO_NATS_CONNECT_TIMEOUT", value_parser = parse_duration, default_value = "5s")]
+    pub nats_connect_timeout: Duration,
+}
+
+impl NatsArgs {
+    pub fn topology(&self) -> executor::nats::Topology {
+        executor::nats::Topology {
+            jobs_stream: self.nats_jobs_stream.clone(),
+            results_stream: self.nats_results_stream.clone(),
+            subject_prefix: self.nats_subject_prefix.clone(),
+            executor_consumer: self.nats_executor_consumer.clone(),
+            results_consumer: self.nats_results_consumer.clone(),
+            duplicate_window: self.nats_duplicate_window,
+        }
+    }
+}
+
+/// `pydojo executor`: judges jobs from NATS JetStream in the local sandbox.
+#[derive(Debug, Clone, Args)]
+pub struct ExecutorArgs {
+    #[command(flatten)]
+    pub nats: NatsArgs,
+
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+
+    /// Jobs judged at once. Defaults to the number of CPUs.
+    #[arg(long, env = "PYDOJO_EXECUTOR_CONCURRENCY")]
+    pub concurrency: Option<usize>,
+
+    /// How long JetStream waits for word from an executor (an ack or an
+    /// in-progress ack, sent every third of it) before it gives the job to
+    /// another: how soon a crashed executor's job is retried. Set on the
+    /// shared consumer, so all executors should agree.
+    #[arg(long, env = "PYDOJO_EXECUTOR_ACK_WAIT", value_parser = parse_duration, default_value = "30s")]
+    pub ack_wait: Duration,
+
+    /// On SIGTERM or Ctrl-C, how long running jobs may finish before they are
+    /// handed back to JetStream for another executor.
+    #[arg(long, env = "PYDOJO_EXECUTOR_SHUTDOWN_GRACE", value_parser = parse_duration, default_value = "20s")]
+    pub shutdown_grace: Duration,
+
+    /// Deliveries of one job judged before it gets an internal-error verdict.
+    #[arg(long, env = "PYDOJO_EXECUTOR_MAX_ATTEMPTS", default_value_t = 5)]
+    pub max_attempts: u64,
+}
+
+/// Which sandbox runs submissions and snippets.
+#[derive(Debug, Clone, Args)]
+pub struct SandboxArgs {
+    /// Sandbox backend: `auto` (Docker when its daemon answers and the
+    /// sandbox image is there, else native), `native` (bubblewrap, seccomp,
+    /// cgroups; needs root for cgroups) or `docker`.
+    #[arg(long = "sandbox", env = "PYDOJO_SANDBOX", default_value = "auto")]
+    pub backend: sandbox::BackendChoice,
+
+    /// The Docker sandbox image (built offline by
+    /// crates/sandbox/docker/build-image.sh).
+    #[arg(long, env = "PYDOJO_DOCKER_IMAGE", default_value = sandbox::DEFAULT_IMAGE)]
+    pub docker_image: String,
+
+    /// Docker containers kept started and waiting, so a run pays an exec
+    /// rather than a container start.
+    #[arg(long, env = "PYDOJO_DOCKER_POOL_SIZE", default_value_t = 2)]
+    pub docker_pool_size: usize,
+
+    /// The Docker daemon's unix socket.
+    #[arg(
+        long,
+        env = "PYDOJO_DOCKER_SOCKET",
+        default_value = "/var/run/docker.sock"
+    )]
+    pub docker_socket: PathBuf,
+}
+
+impl SandboxArgs {
+    pub fn docker_config(&self) -> sandbox::DockerConfig {
+        sandbox::DockerConfig {
+            socket: self.docker_socket.clone(),
+            image: self.docker_image.clone(),
+            pool_size: self.docker_pool_size,
+            ..sandbox::DockerConfig::default()
+        }
+    }
 }
 
 /// Where events and read models live.
@@ -97,6 +263,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub storage: StorageArgs,
 
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+
     /// Address to listen on. Port 0 picks a free port (printed at start).
     #[arg(long, env = "PYDOJO_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
@@ -128,6 +297,10 @@ pub struct ServeArgs {
     #[arg(long, env = "PYDOJO_JUDGE", value_enum, default_value_t = JudgeMode::Embedded)]
     pub judge: JudgeMode,
 
+    /// NATS JetStream, for --judge nats.
+    #[command(flatten)]
+    pub nats: NatsArgs,
+
     /// Playground runs per minute per user.
     #[arg(long, env = "PYDOJO_PLAYGROUND_RATE_PER_MINUTE", default_value_t = 20)]
     pub playground_rate_per_minute: u32,
@@ -147,4 +320,21 @@ pub struct ServeArgs {
     /// How long a mutation waits for the read models to show its own write, in ms.
     #[arg(long, env = "PYDOJO_CONSISTENCY_TIMEOUT_MS", default_value_t = 10_000)]
     pub consistency_timeout_ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_durations_with_and_without_units() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("2 weeks").is_err());
+        assert!(parse_duration("s").is_err());
+    }
 }

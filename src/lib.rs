@@ -20,7 +20,18 @@ use store::postgres::{PostgresOptions, PostgresStore};
 use store::sqlite::{SqliteOptions, SqliteStore};
 use tokio::net::TcpListener;
 
-use crate::config::{Durability, JudgeMode, ServeArgs, StorageArgs, StoreBackend};
+use crate::config::{
+    Durability, ExecutorArgs, JudgeMode, NatsArgs, SandboxArgs, ServeArgs, StorageArgs,
+    StoreBackend,
+};
+
+/// Chooses rustls's crypto backend for the process. rustls panics on first
+/// use (async-nats over TLS) when it cannot tell which backend to use; this
+/// settles it once. Call it first thing in `main` and in test setup.
+pub fn install_crypto_provider() {
+    // An error only means a provider is already installed.
+    let _ = async_nats::rustls::crypto::ring::default_provider().install_default();
+}
 
 /// Creates the data directory, readable by its owner only.
 pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
@@ -143,7 +154,7 @@ pub struct App {
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     projections: tokio::task::JoinHandle<()>,
     housekeeping: tokio::task::JoinHandle<()>,
-    judge: Option<tokio::task::JoinHandle<()>>,
+    judge: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl App {
@@ -168,11 +179,11 @@ impl App {
         let commands = Commands::new(store.clone(), Passwords::new());
         // One sandbox, set up and self-checked once, serves the judge and the
         // playground. Without it the server still runs and says why.
-        let sandbox = match native_sandbox().await {
-            Ok(sandbox) => Some(Arc::new(sandbox)),
+        let sandbox = match sandbox(&args.sandbox).await {
+            Ok(sandbox) => Some(sandbox),
             Err(e) => {
                 tracing::error!(
-                    "the sandbox is unavailable: submissions stay queued and the playground is off: {e:#}"
+                    "the sandbox is unavailable: the playground is off and an embedded judge cannot run: {e:#}"
                 );
                 None
             }
@@ -184,13 +195,22 @@ impl App {
                 commands.clone(),
                 sandbox.clone(),
             ) {
-                Ok(task) => Some(task),
+                Ok(task) => vec![task],
                 Err(e) => {
                     tracing::error!("the judge is unavailable, submissions stay queued: {e:#}");
-                    None
+                    vec![]
                 }
             },
-            _ => None,
+            (JudgeMode::Embedded, None) => {
+                tracing::error!("no sandbox, so no embedded judge: submissions stay queued");
+                vec![]
+            }
+            // Asked for on purpose, so a NATS server that cannot be reached
+            // stops the start with the reason rather than queue silently.
+            (JudgeMode::Nats, _) => {
+                start_nats_judge(&args.storage, &args.nats, store.clone(), commands.clone()).await?
+            }
+            (JudgeMode::Off, _) => vec![],
         };
         let playground: Option<Arc<dyn graphql::SnippetRunner>> = sandbox.map(|sandbox| {
             let limits = playground::PlaygroundLimits {
@@ -262,22 +282,127 @@ impl App {
             r = projections => { r.context("the projection runner panicked")?; bail!("the projection runner stopped") }
         };
         housekeeping.abort();
-        if let Some(judge) = judge {
-            judge.abort();
+        // Safe at any point: the outbox's checkpoint moves only after a
+        // PubAck, and an unacked result or job comes back from JetStream.
+        for task in judge {
+            task.abort();
         }
         result
     }
 }
 
-/// The native sandbox, if this machine can run it; otherwise why not.
-pub async fn native_sandbox() -> anyhow::Result<sandbox::NativeSandbox> {
-    let sandbox = sandbox::NativeSandbox::new(sandbox::NativeConfig::default())
-        .context("cannot set up the native sandbox")?;
-    sandbox
-        .check()
+/// The sandbox that judges and runs playground snippets, set up and
+/// self-checked; `pydojo serve`, `pydojo executor` and `pydojo bench judge`
+/// all get theirs here. With `auto`, Docker when it is ready, else native.
+pub async fn sandbox(args: &SandboxArgs) -> anyhow::Result<Arc<dyn sandbox::DynSandbox>> {
+    Ok(sandbox_named(args).await?.0)
+}
+
+/// [`sandbox`] with the name of the backend it picked (`native`, `docker`).
+pub async fn sandbox_named(
+    args: &SandboxArgs,
+) -> anyhow::Result<(Arc<dyn sandbox::DynSandbox>, &'static str)> {
+    let (sandbox, name) = Box::pin(sandbox::select(
+        args.backend,
+        sandbox::NativeConfig::default(),
+        args.docker_config(),
+    ))
+    .await
+    .with_context(|| format!("no usable sandbox (--sandbox {:?})", args.backend))?;
+    tracing::info!(backend = name, "sandbox ready");
+    Ok((sandbox, name))
+}
+
+/// Connects to NATS for `client_name`, with the URL's credentials kept out
+/// of any error.
+async fn connect_nats(args: &NatsArgs, client_name: &str) -> anyhow::Result<async_nats::Client> {
+    executor::nats::connect(
+        args.nats_url.expose(),
+        client_name,
+        args.nats_connect_timeout,
+    )
+    .await
+    .map_err(anyhow::Error::from)
+}
+
+/// Starts the API node's half of the distributed judge: the outbox that
+/// publishes jobs from the log (checkpoint in `<data-dir>/nats-outbox.checkpoint`)
+/// and the consumer that records verdicts.
+async fn start_nats_judge(
+    storage: &StorageArgs,
+    nats: &NatsArgs,
+    store: SharedStore,
+    commands: Commands,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    ensure_data_dir(&storage.data_dir)?;
+    let client = connect_nats(nats, "pydojo-api").await?;
+    let js = async_nats::jetstream::new(client);
+    let topology = nats.topology();
+    let checkpoint =
+        executor::FileCheckpoint::new(&storage.data_dir.join("nats-outbox.checkpoint"));
+    let outbox = executor::Outbox::new(
+        store,
+        commands.clone(),
+        js.clone(),
+        topology.clone(),
+        checkpoint,
+    )
+    .await
+    .context("cannot start the judge outbox")?;
+    let results = executor::ResultsConsumer::new(commands, &js, &topology, Duration::from_secs(30))
         .await
-        .context("the native sandbox does not work on this machine")?;
-    Ok(sandbox)
+        .context("cannot start the results consumer")?;
+    tracing::info!(
+        url = %executor::nats::redact_url(nats.nats_url.expose()),
+        jobs = %topology.jobs_stream,
+        results = %topology.results_stream,
+        "judging through NATS JetStream: run `pydojo executor` to judge"
+    );
+    Ok(vec![
+        tokio::spawn(outbox.run()),
+        tokio::spawn(results.run()),
+    ])
+}
+
+/// `pydojo executor`: judges jobs from JetStream in this machine's sandbox
+/// until SIGTERM or Ctrl-C, then stops pulling and lets running jobs finish
+/// (handing back those still running after the grace period).
+pub async fn run_executor(args: ExecutorArgs) -> anyhow::Result<()> {
+    let sandbox = sandbox(&args.sandbox).await?;
+    let client = connect_nats(&args.nats, "pydojo-executor").await?;
+    let concurrency = args.concurrency.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    if concurrency == 0 {
+        bail!("--concurrency must be at least 1");
+    }
+    let config = executor::WorkerConfig {
+        concurrency,
+        ack_wait: args.ack_wait,
+        shutdown_grace: args.shutdown_grace,
+        max_attempts: args.max_attempts,
+        ..Default::default()
+    };
+    let worker = executor::Worker::new(
+        client.clone(),
+        args.nats.topology(),
+        Arc::new(executor::Judge::new(sandbox)),
+        config,
+    )
+    .await
+    .context("cannot start the executor")?;
+    println!(
+        "PyDojo executor judging jobs from {} ({concurrency} at a time)",
+        executor::nats::redact_url(args.nats.nats_url.expose())
+    );
+    worker.run(shutdown_signal()).await;
+    // Deliver the last acks and verdicts before the connection goes.
+    if let Err(e) = client.flush().await {
+        tracing::warn!(error = %e, "cannot flush the NATS connection");
+    }
+    Ok(())
 }
 
 /// Starts the in-process judge: it follows the log from its checkpoint in
@@ -286,7 +411,7 @@ fn start_embedded_judge(
     storage: &StorageArgs,
     store: SharedStore,
     commands: Commands,
-    sandbox: Arc<sandbox::NativeSandbox>,
+    sandbox: Arc<dyn sandbox::DynSandbox>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     ensure_data_dir(&storage.data_dir)?;
     let checkpoint = executor::FileCheckpoint::new(&storage.data_dir.join("judge.checkpoint"));
@@ -296,7 +421,7 @@ fn start_embedded_judge(
         Arc::new(executor::Judge::new(sandbox)),
         checkpoint,
     )?;
-    tracing::info!("judging submissions in the native sandbox");
+    tracing::info!("judging submissions in this process");
     Ok(tokio::spawn(queue.run()))
 }
 

@@ -4,7 +4,7 @@ use std::io::{BufRead, IsTerminal};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use pydojo::config::{ServeArgs, StorageArgs};
+use pydojo::config::{ExecutorArgs, ServeArgs, StorageArgs};
 
 /// PyDojo: practise Python on judged problems. An event-sourced platform.
 #[derive(Debug, Parser)]
@@ -23,6 +23,10 @@ enum Command {
     /// Start the platform: the GraphQL API (with GraphiQL at /graphiql) and
     /// the projections. Embedded mode by default: SQLite in --data-dir.
     Serve(ServeArgs),
+    /// Judge submissions for API nodes started with `--judge nats`: take jobs
+    /// from NATS JetStream, run them in this machine's sandbox, send the
+    /// verdicts back. Needs no database. Run as many as you like.
+    Executor(ExecutorArgs),
     /// Administer users.
     Admin {
         #[command(subcommand)]
@@ -74,13 +78,15 @@ enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
-    /// The native sandbox and the judge: a sandboxed `print("hi")` against a
+    /// A sandbox backend and the judge: a sandboxed `print("hi")` against a
     /// bare python3 start, judgements per second of a 10-test function
     /// problem, and submit-to-verdict latency through the log and the queue.
     Judge {
         /// Scratch directory for the event log it writes.
         #[arg(long, env = "PYDOJO_DATA_DIR", default_value = "./data")]
         data_dir: std::path::PathBuf,
+        #[command(flatten)]
+        sandbox: pydojo::config::SandboxArgs,
         #[arg(long, default_value_t = 30)]
         starts: usize,
         #[arg(long, default_value_t = 40)]
@@ -105,6 +111,7 @@ fn init_tracing(format: &str) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    pydojo::install_crypto_provider();
     let cli = Cli::parse();
     init_tracing(&cli.log_format);
     match cli.command {
@@ -117,6 +124,7 @@ async fn main() -> anyhow::Result<()> {
             );
             app.run_until_stopped().await
         }
+        Command::Executor(args) => pydojo::run_executor(args).await,
         Command::Admin {
             command:
                 AdminCommand::Create {
@@ -189,6 +197,7 @@ async fn main() -> anyhow::Result<()> {
             command:
                 BenchCommand::Judge {
                     data_dir,
+                    sandbox,
                     starts,
                     judgements,
                     concurrency,
@@ -198,6 +207,7 @@ async fn main() -> anyhow::Result<()> {
             pydojo::bench::judge(
                 &data_dir,
                 pydojo::bench::JudgeBench {
+                    sandbox,
                     starts,
                     judgements,
                     concurrency,

@@ -1,5 +1,5 @@
 //! The playground's runner: any snippet, the user's own stdin, the native
-//! sandbox, fixed limits.
+//! sandbox of the service, fixed limits.
 
 use std::time::Duration;
 
@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 use graphql::{SnippetReport, SnippetRunner};
 use std::sync::Arc;
 
-use sandbox::{ExitStatus, LimitKind, NativeSandbox, RunSpec, Sandbox};
+use sandbox::{DynSandbox, ExitStatus, LimitKind, RunSpec, Sandbox};
 
 /// Limits of a playground run.
 #[derive(Debug, Clone, Copy)]
@@ -17,14 +17,21 @@ pub struct PlaygroundLimits {
     pub output_bytes: u64,
 }
 
-#[derive(Debug)]
 pub struct SandboxPlayground {
-    sandbox: Arc<NativeSandbox>,
+    sandbox: Arc<dyn DynSandbox>,
     limits: PlaygroundLimits,
 }
 
+impl std::fmt::Debug for SandboxPlayground {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxPlayground")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
 impl SandboxPlayground {
-    pub fn new(sandbox: Arc<NativeSandbox>, limits: PlaygroundLimits) -> Self {
+    pub fn new(sandbox: Arc<dyn DynSandbox>, limits: PlaygroundLimits) -> Self {
         Self { sandbox, limits }
     }
 }

@@ -31,6 +31,7 @@ impl Drop for TestApp {
 pub fn serve_args(storage: StorageArgs) -> ServeArgs {
     ServeArgs {
         storage,
+        sandbox: native_sandbox_args(),
         bind: "127.0.0.1:0".parse().unwrap(),
         jwt_secret: None,
         token_ttl_hours: 24,
@@ -39,10 +40,25 @@ pub fn serve_args(storage: StorageArgs) -> ServeArgs {
         submit_rate_per_minute: 10_000,
         consistency_timeout_ms: 10_000,
         judge: pydojo::config::JudgeMode::Embedded,
+        nats: nats_args("nats://127.0.0.1:4222"),
         playground_rate_per_minute: 10_000,
         playground_wall_ms: 10_000,
         playground_memory_mb: 128,
         playground_output_bytes: 1024 * 1024,
+    }
+}
+
+/// NATS settings with the defaults `pydojo serve` uses.
+pub fn nats_args(url: &str) -> pydojo::config::NatsArgs {
+    pydojo::config::NatsArgs {
+        nats_url: url.parse().unwrap(),
+        nats_jobs_stream: "PYDOJO_JOBS".into(),
+        nats_results_stream: "PYDOJO_RESULTS".into(),
+        nats_subject_prefix: "pydojo".into(),
+        nats_executor_consumer: "pydojo-executors".into(),
+        nats_results_consumer: "pydojo-results".into(),
+        nats_duplicate_window: std::time::Duration::from_secs(24 * 3600),
+        nats_connect_timeout: std::time::Duration::from_secs(5),
     }
 }
 
@@ -186,10 +202,21 @@ pub const PUBLISH_PROBLEM: &str =
     "mutation($s: String!) { publishProblem(slug: $s) { slug status version } }";
 pub const SUBMIT: &str = "mutation($s: String!, $c: String!) { submit(problemSlug: $s, code: $c) { id status problemVersion } }";
 
+/// `--sandbox native`: the end-to-end tests here use the native backend;
+/// the sandbox and judge suites run on both backends.
+pub fn native_sandbox_args() -> pydojo::config::SandboxArgs {
+    pydojo::config::SandboxArgs {
+        backend: sandbox::BackendChoice::Native,
+        docker_image: sandbox::DEFAULT_IMAGE.into(),
+        docker_pool_size: 0,
+        docker_socket: "/var/run/docker.sock".into(),
+    }
+}
+
 /// The native sandbox, or `None` (with the reason printed) where this machine
 /// cannot run it. Under CI=true a missing sandbox is a failure, never a skip.
-pub async fn native_sandbox() -> Option<sandbox::NativeSandbox> {
-    match pydojo::native_sandbox().await {
+pub async fn native_sandbox() -> Option<std::sync::Arc<dyn sandbox::DynSandbox>> {
+    match pydojo::sandbox(&native_sandbox_args()).await {
         Ok(s) => Some(s),
         Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
             panic!("CI=true but the sandbox is unavailable: {e:#}")

@@ -615,6 +615,51 @@ impl Commands {
         })
     }
 
+    /// [`Commands::record_verdict`] for a verdict judged elsewhere (a remote
+    /// executor), appended exactly at `expected`: the submission stream's
+    /// version when the job left the log. A verdict that finds the stream
+    /// moved on because the submission was judged meanwhile is refused by the
+    /// domain (`InvalidState`, a duplicate); any other move is a store
+    /// `Conflict`, which the caller may retry.
+    #[tracing::instrument(skip(self, verdict), fields(kind = verdict.kind.as_str()))]
+    pub async fn record_verdict_at(
+        &self,
+        id: SubmissionId,
+        verdict: domain::submission::Verdict,
+        expected: u64,
+    ) -> Result<Done<()>> {
+        let stream = submission_stream(id);
+        let (state, _) = self.load::<Submission>(&stream).await?;
+        let events = state.decide(SubmissionCommand::RecordVerdict {
+            verdict,
+            at: Utc::now(),
+        })?;
+        let new = events
+            .into_iter()
+            .map(|e| new_event(e.into(), None))
+            .collect();
+        match self
+            .store
+            .append(&stream, ExpectedVersion::Exact(expected), new)
+            .await
+        {
+            Ok(appended) => Ok(Done {
+                value: (),
+                cursor: appended.last,
+            }),
+            Err(conflict @ store::Error::Conflict { .. }) => {
+                // Judged between our load and append: the domain says why.
+                let (state, _) = self.load::<Submission>(&stream).await?;
+                if state.0.is_some_and(|s| s.verdict.is_some()) {
+                    Err(DomainError::InvalidState("submission is already judged".into()).into())
+                } else {
+                    Err(conflict.into())
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Records a playground run (sizes and measurements, not the code).
     pub async fn record_playground_run(
         &self,

@@ -1,38 +1,51 @@
-"""PyDojo judge harness: runs next to solution.py inside the sandbox.
+"""PyDojo judge harness: runs next to solution.py inside the sandbox, one
+process per judgement, one forked child per test.
 
-stdin holds, in order: one line with the run's random delimiter, one line of
-JSON configuration ({"mode": "compile"|"call", "entry_point": str|null,
-"params": [str]}), then, for "call", the JSON array of arguments. All of it is
-read before any user code runs, so the delimiter never sits in the
-environment, a file or an unread pipe the solution could look at.
+Protocol. stdin holds one line with the judgement's random delimiter, then
+one line of JSON configuration ({"kind": "function"|"stdio",
+"entry_point": str|null, "params": [str]}). The harness compiles
+solution.py and, for a function problem, runs it as a module and checks the
+entry point (the "load"); it then reports and waits for tests. Each test is
+one line of JSON on stdin, sent by the judge only after the previous test's
+end: a function problem's argument array, or a stdio problem's input as a
+JSON string. For each, a forked child runs the test on a fresh copy of the
+loaded state, with stdin being the test's input (stdio) or empty (function),
+and reports its result; the parent waits for the child, then reports the
+test's end with the child's exit status. EOF on stdin ends the harness.
 
-The report is one JSON object written after a line holding only the
-delimiter, on a duplicate of the original stdout (so replacing sys.stdout does
-not hide it); the judge takes the last such line. Whatever the solution
-printed before stays in front of it and is ignored. Reports:
-  {"ok": value}            the call returned value (compile: null)
-  {"compile_error": msg}   the source does not compile, or the entry point
-                           is missing or takes the wrong parameters
+Reports are one line of JSON after a line holding only the delimiter, written
+on the original stdout after flushing the user's prints, which stay in front
+and are, for stdio, the program's output:
+  {"ok": value}            load: ready (value null); test: the return value
+                           (stdio: null, the output is what was printed)
+  {"compile_error": msg}   load: does not compile, or the entry point is
+                           missing or takes the wrong parameters
   {"error": {"type", "message", "traceback"}}
                            an exception escaped the solution; the traceback
                            keeps only solution.py's frames
-Expected outputs never come here: the judge compares in Rust.
+  {"exited": code}         stdio: the program called sys.exit(code != 0)
+  {"end": {"exit": code|null, "signal": n|null}}
+                           the parent, after the test's child has ended
+Expected outputs never come here: the judge compares in Rust, and it reads
+time and memory from the sandbox's cgroup, between sending a test and its end.
+The delimiter is read before any user code runs; it is in this process's
+memory, so a solution could find it, which gains nothing (see the executor
+crate's docs).
 """
 
-import importlib.util
-import inspect
 import json
 import os
 import sys
-import traceback
 
 SOLUTION = os.path.abspath("solution.py")
 _dumps = json.dumps
+_loads = json.loads
 _write = os.write
 _exit = os._exit
+OUT = os.dup(1)
 
 
-def _emit(out, delim, report):
+def _emit(delim, report):
     try:
         sys.stdout.flush()
     except BaseException:
@@ -44,16 +57,14 @@ def _emit(out, delim, report):
             {
                 "error": {
                     "type": "TypeError",
-                    "message": "the return value cannot be encoded as JSON: "
-                    + _safe_str(e),
+                    "message": "the return value cannot be encoded as JSON: " + _safe_str(e),
                     "traceback": "",
                 }
             }
         )
     data = ("\n" + delim + "\n" + body + "\n").encode()
     while data:
-        data = data[_write(out, data) :]
-    _exit(0)
+        data = data[_write(OUT, data) :]
 
 
 def _jsonable(value):
@@ -72,12 +83,14 @@ def _safe_str(e):
         return "<unprintable>"
 
 
-def _is_solution(filename):
-    return filename in (SOLUTION, "solution.py")
-
-
 def _error(e):
-    frames = [f for f in traceback.extract_tb(e.__traceback__) if _is_solution(f.filename)]
+    import traceback
+
+    frames = [
+        f
+        for f in traceback.extract_tb(e.__traceback__)
+        if f.filename in (SOLUTION, "solution.py")
+    ]
     for f in frames:
         f.filename = "solution.py"
     tb = "".join(traceback.format_list(frames))
@@ -90,25 +103,29 @@ def _error(e):
     }
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("solution", SOLUTION)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["solution"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def _find_entry(module, name):
-    fn = module.__dict__.get(name)
+def _find_entry(namespace, name):
+    fn = namespace.get(name)
     if callable(fn) and not isinstance(fn, type):
         return fn
-    cls = module.__dict__.get("Solution")
+    cls = namespace.get("Solution")
     if isinstance(cls, type) and callable(getattr(cls, name, None)):
         return getattr(cls(), name)
     return None
 
 
 def _arity_ok(fn, n):
+    """Whether fn takes n positional arguments, without importing inspect
+    (which costs more than the rest of the start-up) unless the function is
+    not a plain Python one or the answer is no."""
+    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+    if code is not None and not code.co_kwonlyargcount:
+        positional = code.co_argcount - (1 if hasattr(fn, "__func__") else 0)
+        defaults = len(getattr(getattr(fn, "__func__", fn), "__defaults__", None) or ())
+        varargs = bool(code.co_flags & 0x04)
+        if positional - defaults <= n and (varargs or n <= positional):
+            return True, ""
+    import inspect
+
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
@@ -128,62 +145,117 @@ def _arity_ok(fn, n):
     return required <= n and (varargs or n <= positional), str(sig)
 
 
+def _fresh_namespace():
+    import builtins
+
+    return {"__name__": "__main__", "__file__": SOLUTION, "__builtins__": builtins}
+
+
+def _child(delim, kind, code, namespace, name, line):
+    """Runs one test in the forked child; never returns."""
+    try:
+        if kind == "function":
+            args = _loads(line)
+            fn = _find_entry(namespace, name)
+            result = fn(*args)
+            _emit(delim, {"ok": result})
+        else:
+            data = _loads(line).encode()
+            fd = os.memfd_create("stdin")
+            while data:
+                data = data[_write(fd, data) :]
+            os.lseek(fd, 0, 0)
+            os.dup2(fd, 0)
+            os.close(fd)
+            sys.stdin = open(0, "r", encoding="utf-8", closefd=False)
+            try:
+                exec(code, _fresh_namespace())
+            except SystemExit as e:
+                status = e.code
+                if status is not None and status != 0:
+                    if not isinstance(status, int):
+                        print(status, file=sys.stderr)
+                        status = 1
+                    _emit(delim, {"exited": status})
+                    _exit(0)
+            _emit(delim, {"ok": None})
+    except BaseException as e:
+        _emit(delim, _error(e))
+    _exit(0)
+
+
 def main():
-    out = os.dup(1)
-    raw = sys.stdin.buffer.read()
-    head, _, rest = raw.partition(b"\n")
-    delim = head.decode()
-    conf_line, _, payload = rest.partition(b"\n")
-    conf = json.loads(conf_line)
-    del raw, head, rest, conf_line
-    args = json.loads(payload) if conf["mode"] == "call" else None
-    del payload
+    head = sys.stdin.buffer.readline()
+    delim = head.decode().strip()
+    conf = _loads(sys.stdin.buffer.readline())
+    del head
+    kind = conf["kind"]
     name = conf.get("entry_point")
-
-    if conf["mode"] == "compile":
-        with open(SOLUTION, "rb") as f:
-            source = f.read()
-        try:
-            compile(source, "solution.py", "exec")
-        except SyntaxError as e:
-            where = f"line {e.lineno}"
-            if e.offset:
-                where += f", column {e.offset}"
-            _emit(out, delim, {"compile_error": f"{type(e).__name__}: {e.msg} ({where})"})
-        except (ValueError, TypeError) as e:
-            _emit(out, delim, {"compile_error": f"{type(e).__name__}: {_safe_str(e)}"})
-        if name is None:
-            _emit(out, delim, {"ok": None})
-
+    params = conf.get("params") or []
     sys.argv = ["solution.py"]
-    try:
-        fn = _find_entry(_load(), name)
-    except BaseException as e:
-        _emit(out, delim, _error(e))
-    if fn is None:
-        params = ", ".join(conf.get("params", ()))
-        _emit(
-            out,
-            delim,
-            {"compile_error": f"expected a function {name}({params}); solution.py defines no {name}"},
-        )
 
-    if conf["mode"] == "compile":
-        ok, sig = _arity_ok(fn, len(conf["params"]))
-        if not ok:
-            params = ", ".join(conf["params"])
+    with open(SOLUTION, "rb") as f:
+        source = f.read()
+    try:
+        code = compile(source, SOLUTION, "exec")
+    except SyntaxError as e:
+        where = f"line {e.lineno}"
+        if e.offset:
+            where += f", column {e.offset}"
+        _emit(delim, {"compile_error": f"{type(e).__name__}: {e.msg} ({where})"})
+        return
+    except (ValueError, TypeError) as e:
+        _emit(delim, {"compile_error": f"{type(e).__name__}: {_safe_str(e)}"})
+        return
+
+    namespace = None
+    if kind == "function":
+        namespace = _fresh_namespace()
+        try:
+            exec(code, namespace)
+            fn = _find_entry(namespace, name)
+        except BaseException as e:
+            _emit(delim, _error(e))
+            return
+        if fn is None:
             _emit(
-                out,
                 delim,
-                {"compile_error": f"expected a function {name}({params}), found {name}{sig}"},
+                {
+                    "compile_error": f"expected a function {name}({', '.join(params)}); "
+                    f"solution.py defines no {name}"
+                },
             )
-        _emit(out, delim, {"ok": None})
+            return
+        ok, sig = _arity_ok(fn, len(params))
+        if not ok:
+            _emit(
+                delim,
+                {"compile_error": f"expected a function {name}({', '.join(params)}), found {name}{sig}"},
+            )
+            return
+    _emit(delim, {"ok": None})
 
-    try:
-        result = fn(*args)
-    except BaseException as e:
-        _emit(out, delim, _error(e))
-    _emit(out, delim, {"ok": result})
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    while True:
+        line = sys.stdin.buffer.readline()
+        if not line:
+            return
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BaseException:
+            pass
+        pid = os.fork()
+        if pid == 0:
+            os.dup2(devnull, 0)
+            _child(delim, kind, code, namespace, name, line)
+        _, status = os.waitpid(pid, 0)
+        end = {"exit": None, "signal": None}
+        if os.WIFSIGNALED(status):
+            end["signal"] = os.WTERMSIG(status)
+        else:
+            end["exit"] = os.WEXITSTATUS(status)
+        _emit(delim, {"end": end})
 
 
 main()

@@ -4,24 +4,41 @@
 //! [`Judge`], which runs a Python 3 submission against a problem's examples
 //! and hidden tests and returns a [`domain::submission::Verdict`]; the Python
 //! harness ([`HARNESS`]) that calls a function problem's entry point inside
-//! the sandbox; and the output checkers ([`check_output`] and friends).
+//! the sandbox; the output checkers ([`check_output`] and friends); and the
+//! two ways a submission reaches a judge: the in-process [`EmbeddedQueue`],
+//! and the distributed path over NATS JetStream ([`Outbox`] and
+//! [`ResultsConsumer`] in the API nodes, [`Worker`] in `pydojo executor`;
+//! shared names and messages in [`nats`]).
 //!
 //! # What it may depend on
 //! `domain` (problem specs and verdict types, nothing with IO) and the
 //! `sandbox` trait; any [`sandbox::Sandbox`] works, which is how tests inject
-//! a failing one. Nothing depends on this crate but the binary, which wires a
-//! judge to the event log (`store`).
+//! a failing one. The queues also use `store` and `commands` (the log and the
+//! one-verdict rule) and `async-nats`. Nothing depends on this crate but the
+//! binary, which wires them together.
 //!
 //! # Key design decisions
 //! * **Expected outputs never enter the sandbox.** The user's process only
 //!   ever sees its input; the comparison happens here, in Rust. A solution
 //!   that learns how the harness reports can at most claim a return value,
 //!   which it could simply have returned.
-//! * **One sandbox run to compile, then one per test**, each in a fresh
-//!   sandbox, examples first, stopping at the first failure as LeetCode
-//!   does. The compile run also imports the module and checks the entry
-//!   point's name and parameter count, so a wrong signature is a
-//!   `CompileError` rather than a `RuntimeError` on test 1.
+//! * **One sandbox run per judgement, one forked child per test.** The
+//!   harness compiles the solution and (function problems) runs the module
+//!   and checks the entry point's name and parameter count, so a wrong
+//!   signature is a `CompileError` rather than a `RuntimeError` on test 1.
+//!   It then reads one test at a time from stdin and forks a child for it,
+//!   so every test starts from the state right after loading and the
+//!   interpreter's start-up is paid once. The judge sends a test only after
+//!   the previous one ended, examples first, and stops at the first failure
+//!   as LeetCode does: later (hidden) inputs never enter the sandbox, and a
+//!   child's stdin is empty (function) or its own input (stdio).
+//! * **Each test is measured from outside, between its input and its end.**
+//!   The judge reads the run's cgroup (CPU time, peak memory restarted
+//!   before each test where the kernel allows, OOM kills) when it sends a
+//!   test and when the harness reports the child's end, and stops a test
+//!   that goes over its CPU, wall or output budget itself, polling every
+//!   10 ms. The run's own sandbox limits are the sum of the steps', a fence
+//!   behind the judge's.
 //! * **The harness's report follows a random delimiter line on stdout.** The
 //!   judge makes a fresh 122-bit delimiter for every run and sends it on
 //!   stdin, which the harness reads to the end before importing
@@ -42,6 +59,9 @@
 //!   (`int('…')`) or a traceback can quote the input. Only a `WrongAnswer`
 //!   on an example fills `failed_example`. (The verdict kind itself is an
 //!   unavoidable side channel of any judge.)
+//! * **The log is the queue, and the outbox.** Neither path pushes anything
+//!   after an append: both tail the event log from a checkpoint, and the
+//!   domain's rule of one verdict per submission makes every repeat harmless.
 //! * **Limits come from the sandbox, measured from outside**: CPU time,
 //!   peak memory, OOM kills and output size decide TLE, MLE and OLE;
 //!   `runtime_ms` and `memory_kb` are the maxima over the tests run.
@@ -54,3 +74,12 @@ pub use judge::{HARNESS, Judge, JudgeConfig};
 
 mod queue;
 pub use queue::{EmbeddedQueue, FileCheckpoint, QueueError, Step};
+
+pub mod nats;
+mod outbox;
+mod results;
+pub mod testing;
+mod worker;
+pub use outbox::{Outbox, OutboxStats};
+pub use results::{ResultsConsumer, ResultsStats};
+pub use worker::{Worker, WorkerConfig, WorkerStats};

@@ -6,7 +6,9 @@
 //! only saves re-reading; correctness comes from the domain's rule that a
 //! submission gets exactly one verdict. A job interrupted by a crash is
 //! judged again after the restart, and a second verdict for an already judged
-//! submission is refused and skipped.
+//! submission is refused and skipped. Submissions of one batch are judged
+//! concurrently (one per CPU by default); the checkpoint moves past a batch
+//! once all of it is judged.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -97,6 +99,7 @@ pub struct EmbeddedQueue<S> {
     judge: Arc<Judge<S>>,
     subscription: Subscription,
     checkpoint: FileCheckpoint,
+    concurrency: usize,
 }
 
 impl<S: Sandbox + Send + Sync + 'static> EmbeddedQueue<S> {
@@ -112,7 +115,14 @@ impl<S: Sandbox + Send + Sync + 'static> EmbeddedQueue<S> {
             judge,
             subscription: store::subscribe(store, start, 100),
             checkpoint,
+            concurrency: std::thread::available_parallelism().map_or(1, |n| n.get()),
         })
+    }
+
+    /// Judges up to `n` submissions at once (default: one per CPU).
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
     }
 
     /// Judges what is in the log now (one batch); `Idle` when caught up.
@@ -159,70 +169,131 @@ impl<S: Sandbox + Send + Sync + 'static> EmbeddedQueue<S> {
         }
     }
 
+    /// Judges the batch's submissions, up to `concurrency` at once, then
+    /// saves the checkpoint past the batch. A failure saves nothing: the
+    /// batch is read again, and the submissions it already judged are
+    /// skipped (each has its verdict).
     async fn process(&mut self, batch: &[RecordedEvent]) -> Result<(), QueueError> {
-        for recorded in batch {
-            if recorded.event_type == "SubmissionCreated" {
-                self.judge_one(recorded).await?;
+        let mut running = tokio::task::JoinSet::new();
+        let mut outcome = Ok(());
+        let mut collect = |joined: Result<Result<(), QueueError>, tokio::task::JoinError>| {
+            match joined {
+                Ok(result) => {
+                    if outcome.is_ok() {
+                        outcome = result;
+                    }
+                }
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => {} // cancelled: only on shutdown
             }
-            // Saved after each job: a restart re-judges at most the job in hand.
-            self.checkpoint.save(recorded.cursor)?;
+        };
+        for recorded in batch.iter().filter(|r| r.event_type == "SubmissionCreated") {
+            while running.len() >= self.concurrency {
+                if let Some(joined) = running.join_next().await {
+                    collect(joined);
+                }
+            }
+            let (commands, judge) = (self.commands.clone(), self.judge.clone());
+            let recorded = recorded.clone();
+            running.spawn(async move { judge_one(&commands, &judge, &recorded).await });
+        }
+        while let Some(joined) = running.join_next().await {
+            collect(joined);
+        }
+        outcome?;
+        if let Some(last) = batch.last() {
+            self.checkpoint.save(last.cursor)?;
         }
         Ok(())
     }
+}
 
-    #[tracing::instrument(skip_all, fields(submission_id))]
-    async fn judge_one(&self, recorded: &RecordedEvent) -> Result<(), QueueError> {
-        let event = codec::decode(
-            &recorded.event_type,
-            recorded.schema_version,
-            recorded.data.clone(),
-        )
-        .map_err(|e| QueueError::Decode(recorded.cursor, e))?;
-        let Event::Submission(SubmissionEvent::SubmissionCreated {
-            submission_id,
-            problem_id,
-            problem_version,
-            code,
-            ..
-        }) = event
-        else {
-            return Ok(());
-        };
-        tracing::Span::current().record("submission_id", tracing::field::display(submission_id));
-        if self
-            .commands
-            .submission(submission_id)
-            .await?
-            .is_some_and(|s| s.verdict.is_some())
-        {
-            return Ok(()); // judged before a restart
-        }
-        let verdict = match self
-            .commands
-            .problem_spec_at(problem_id, problem_version)
-            .await?
-        {
-            Some(spec) => self.judge.judge(&spec, &code).await,
-            None => internal_error(format!(
-                "problem {problem_id} has no version {problem_version}"
-            )),
-        };
-        tracing::info!(
-            kind = verdict.kind.as_str(),
-            passed = verdict.passed,
-            total = verdict.total,
-            "judged"
-        );
-        match self.commands.record_verdict(submission_id, verdict).await {
-            Ok(_) => Ok(()),
-            // Someone (another executor, a run before a crash) got there first.
-            Err(commands::Error::Domain(domain::DomainError::InvalidState(_))) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+/// A submission still waiting for its verdict, read from its
+/// `SubmissionCreated` event, with the problem as it stood at that version
+/// (`None` if that version is unknown).
+#[derive(Debug)]
+pub(crate) struct PendingJob {
+    pub submission_id: domain::SubmissionId,
+    pub problem_id: domain::ProblemId,
+    pub problem_version: u32,
+    pub code: String,
+    pub spec: Option<domain::problem::ProblemSpec>,
+}
+
+/// The job `recorded` asks for: `None` when it is not a submission or the
+/// submission already has its verdict (judged before a restart, or by
+/// another judge). Records the submission id on the current span.
+pub(crate) async fn pending_job(
+    commands: &Commands,
+    recorded: &RecordedEvent,
+) -> Result<Option<PendingJob>, QueueError> {
+    let event = codec::decode(
+        &recorded.event_type,
+        recorded.schema_version,
+        recorded.data.clone(),
+    )
+    .map_err(|e| QueueError::Decode(recorded.cursor, e))?;
+    let Event::Submission(SubmissionEvent::SubmissionCreated {
+        submission_id,
+        problem_id,
+        problem_version,
+        code,
+        ..
+    }) = event
+    else {
+        return Ok(None);
+    };
+    tracing::Span::current().record("submission_id", tracing::field::display(submission_id));
+    if commands
+        .submission(submission_id)
+        .await?
+        .is_some_and(|s| s.verdict.is_some())
+    {
+        return Ok(None);
+    }
+    let spec = commands
+        .problem_spec_at(problem_id, problem_version)
+        .await?;
+    Ok(Some(PendingJob {
+        submission_id,
+        problem_id,
+        problem_version,
+        code,
+        spec,
+    }))
+}
+
+#[tracing::instrument(skip_all, fields(submission_id))]
+async fn judge_one<S: Sandbox>(
+    commands: &Commands,
+    judge: &Judge<S>,
+    recorded: &RecordedEvent,
+) -> Result<(), QueueError> {
+    let Some(job) = pending_job(commands, recorded).await? else {
+        return Ok(());
+    };
+    let verdict = match &job.spec {
+        Some(spec) => judge.judge(spec, &job.code).await,
+        None => internal_error(format!(
+            "problem {} has no version {}",
+            job.problem_id, job.problem_version
+        )),
+    };
+    tracing::info!(
+        kind = verdict.kind.as_str(),
+        passed = verdict.passed,
+        total = verdict.total,
+        "judged"
+    );
+    match commands.record_verdict(job.submission_id, verdict).await {
+        Ok(_) => Ok(()),
+        // Someone (another executor, a run before a crash) got there first.
+        Err(commands::Error::Domain(domain::DomainError::InvalidState(_))) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 
-fn internal_error(message: String) -> Verdict {
+pub(crate) fn internal_error(message: String) -> Verdict {
     Verdict {
         kind: VerdictKind::InternalError,
         passed: 0,

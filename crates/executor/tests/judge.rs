@@ -1,27 +1,53 @@
-//! Verdicts from the real native sandbox. Without bubblewrap or usable
-//! cgroups these tests are skipped with the reason printed, unless
+//! Verdicts from the real sandboxes: every test runs on the native backend
+//! and on Docker (module `native` and module `docker`). A backend that is
+//! not ready here skips its tests with the reason printed, unless
 //! `CI=true`, where they fail.
+use std::sync::Arc;
 
 use domain::problem::{Checker, Difficulty, Limits, ProblemKind, ProblemSpec, TestCase};
 use domain::submission::{Verdict, VerdictKind};
 use executor::Judge;
-use sandbox::{NativeSandbox, RunOutcome, RunSpec, Sandbox};
+use sandbox::{BackendChoice, DockerConfig, DynSandbox, NativeConfig, RunSpec, Sandbox};
 
-async fn judge() -> Option<Judge<NativeSandbox>> {
-    let ready = match NativeSandbox::with_defaults() {
-        Ok(sandbox) => sandbox.check().await.map(|()| sandbox),
-        Err(e) => Err(e),
-    };
-    match ready {
-        Ok(sandbox) => Some(Judge::new(sandbox)),
+async fn judge_on(choice: BackendChoice) -> Option<Judge<Arc<dyn DynSandbox>>> {
+    // Boxed: the set-up future is large, and debug builds run tests on 2 MiB stacks.
+    match Box::pin(sandbox::select(
+        choice,
+        NativeConfig::default(),
+        DockerConfig::default(),
+    ))
+    .await
+    {
+        Ok((sandbox, _)) => Some(Judge::new(sandbox)),
         Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("sandbox prerequisites missing (CI=true, so this fails): {e}")
+            panic!("{choice:?} sandbox not ready (CI=true, so this fails): {e}")
         }
         Err(e) => {
-            eprintln!("SKIPPED: sandbox prerequisites missing: {e}");
+            eprintln!("SKIPPED: {choice:?} sandbox not ready: {e}");
             None
         }
     }
+}
+
+/// The verdict tests, once per backend: `judge()` in each module gives that
+/// backend's judge.
+macro_rules! on_both_backends {
+    ($($test:item)*) => {
+        mod native {
+            use super::*;
+            async fn judge() -> Option<Judge<Arc<dyn DynSandbox>>> {
+                judge_on(BackendChoice::Native).await
+            }
+            $($test)*
+        }
+        mod docker {
+            use super::*;
+            async fn judge() -> Option<Judge<Arc<dyn DynSandbox>>> {
+                judge_on(BackendChoice::Docker).await
+            }
+            $($test)*
+        }
+    };
 }
 
 fn case(input: &str, expected: &str) -> TestCase {
@@ -94,6 +120,7 @@ macro_rules! judged {
     }};
 }
 
+on_both_backends! {
 // ---------------------------------------------------------------- function
 
 #[tokio::test]
@@ -370,13 +397,81 @@ async fn rejects_a_stdio_program_with_bad_indentation() {
     assert!(message(&v).starts_with("IndentationError: "), "{v:?}");
 }
 
+// ------------------------------------------ one harness, a child per test
+
+#[tokio::test]
+async fn each_test_starts_from_the_state_after_loading() {
+    // Module state changed by one test is not seen by the next: each test
+    // runs in a fresh fork of the loaded module.
+    let code =
+        "calls = []\ndef add(a, b):\n    calls.append(1)\n    return a + b + len(calls) - 1\n";
+    let v = judged!(add_function(), code);
+    assert_eq!(v.kind, VerdictKind::Accepted, "{v:?}");
+}
+
+#[tokio::test]
+async fn a_function_cannot_read_the_next_tests_from_stdin() {
+    let code = "import sys\ndef add(a, b):\n    rest = sys.stdin.read()\n    return a + b if rest == '' else rest\n";
+    let v = judged!(add_function(), code);
+    assert_eq!(v.kind, VerdictKind::Accepted, "{v:?}");
+}
+
+#[tokio::test]
+async fn a_solution_killing_the_harness_is_a_runtime_error() {
+    let code = "import os, signal\ndef add(a, b):\n    os.kill(os.getppid(), signal.SIGKILL)\n    return a + b\n";
+    let v = judged!(add_function(), code);
+    assert_eq!(v.kind, VerdictKind::RuntimeError, "{v:?}");
+    assert_eq!(v.passed, 0, "{v:?}");
+}
+
+#[tokio::test]
+async fn a_time_limit_on_a_later_test_is_that_tests() {
+    // Fast on the example, slow on the hidden tests: the example passes with
+    // its own small runtime, the first hidden test is over the limit.
+    let code = "def add(a, b):\n    if a == 1:\n        return 3\n    while True:\n        pass\n";
+    let v = judged!(add_function(), code);
+    assert_eq!(v.kind, VerdictKind::TimeLimitExceeded, "{v:?}");
+    assert_eq!((v.passed, v.tests.len()), (1, 2), "{v:?}");
+    assert!(v.tests[0].runtime_ms < 500, "{v:?}");
+    assert!(v.tests[1].runtime_ms >= 900, "{v:?}");
+    assert_no_hidden_data(&v);
+}
+
+#[tokio::test]
+async fn a_stdio_program_may_exit_early_with_success() {
+    let code =
+        "import sys\na, b = map(int, input().split())\nprint(a + b)\nsys.exit(0)\nprint('never')\n";
+    let v = judged!(add_stdio(), code);
+    assert_eq!(v.kind, VerdictKind::Accepted, "{v:?}");
+}
+
+#[tokio::test]
+async fn a_stdio_program_exiting_with_an_error_code_is_a_runtime_error() {
+    let v = judged!(add_stdio(), "import sys\nprint(3)\nsys.exit(3)\n");
+    assert_eq!(v.kind, VerdictKind::RuntimeError, "{v:?}");
+    assert!(message(&v).contains("exited with code 3"), "{v:?}");
+}
+
+#[tokio::test]
+async fn memory_is_measured_per_test() {
+    // The example allocates 40 MB, the hidden tests nothing: each test's
+    // peak is its own.
+    let code = "def add(a, b):\n    if a == 1:\n        x = bytearray(40 * 1024 * 1024)\n    return a + b\n";
+    let v = judged!(add_function(), code);
+    assert_eq!(v.kind, VerdictKind::Accepted, "{v:?}");
+    assert!(v.tests[0].memory_kb > 40 * 1024, "{v:?}");
+    assert!(v.tests[1].memory_kb < 30 * 1024, "{v:?}");
+    assert_eq!(v.memory_kb, v.tests[0].memory_kb);
+}
+}
+
 // ------------------------------------------------------ a broken sandbox
 
 #[derive(Debug)]
 struct BrokenSandbox;
 
 impl Sandbox for BrokenSandbox {
-    async fn run(&self, _spec: RunSpec) -> sandbox::Result<RunOutcome> {
+    async fn spawn(&self, _spec: RunSpec) -> sandbox::Result<sandbox::Session> {
         Err(sandbox::Error::CgroupUnavailable("no cgroup here".into()))
     }
 }

@@ -41,13 +41,15 @@
 //!   that was visible and writable by owner (it could, for instance, rename
 //!   its UTS namespace through `/proc/sys`). Hence the drop to
 //!   [`NativeConfig::host_user`] right before bubblewrap.
-//! * **Output is read incrementally**: one task per pipe forwards chunks to
-//!   the supervising loop, which enforces the caps (keeps up to the cap, marks
-//!   truncation, kills the run) and hands each kept chunk to a callback
-//!   ([`NativeSandbox::run_streaming`]; [`Sandbox::run`] passes a no-op).
-//!   Streaming to a client is that callback feeding a channel. Stdin is
-//!   written by its own task, so an interactive mode only replaces the
-//!   `Vec<u8>` there with a channel receiver.
+//! * **A run is a [`Session`]**, driven while it runs: stdin is fed from a
+//!   channel by its own task (so a program that never reads cannot stall
+//!   anything), output is read incrementally by one task per pipe and
+//!   forwarded, under the caps, as [`Event::Output`], and the cgroup can be
+//!   read at any moment ([`Session::usage`]). The supervisor enforces the
+//!   limits whatever the caller does; dropping the session kills the run.
+//!   [`Sandbox::run`] is a session with stdin closed at once; the judge
+//!   drives one test at a time through a session; a live terminal streams
+//!   through one.
 //!
 //! # The sandbox, concretely
 //! bubblewrap with every namespace unshared (no network: only a loopback of
@@ -72,6 +74,21 @@
 //!
 //! The cgroup v2 code path follows the kernel documentation but has not been
 //! exercised here: the development machine is a v1 (hybrid) host.
+//!
+//! # The Docker backend
+//! [`DockerSandbox`] runs each program in a fresh container (never reused,
+//! removed after the run) from a warm pool of started containers, so a run
+//! pays for an attach and a fork rather than a container start. Same
+//! contract, same limits, same [`RunOutcome`]s: no network, read-only root,
+//! tmpfs `/work`, `/tmp` and `/dev/shm` capped at [`Limits::work_dir_bytes`],
+//! memory (no swap), pids and CPU limits, no capabilities,
+//! `no-new-privileges`, uid 65534, and the native seccomp deny list as a
+//! Docker profile. A small loader is each container's PID 1: it receives the
+//! files, argv and environment on stdin, runs the program as PID 2, and
+//! stays alive after it so that the end-of-run numbers are read from the
+//! container's cgroup on the host (or, for a remote daemon, the stats API)
+//! before the container goes. [`select`] picks a backend at run time. See
+//! `src/docker/mod.rs` and the crate README.
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -79,9 +96,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod docker;
 mod native;
+mod session;
 
+pub use docker::{CONTAINER_LABEL, DEFAULT_IMAGE, DockerConfig, DockerSandbox};
 pub use native::{CgroupVersion, NativeConfig, NativeSandbox};
+pub use session::{Event, Session, StdinClosed, Usage, UsageProbe};
 
 /// Resource limits of one run. Each limit is enforced by the kernel (cgroup,
 /// rlimit, tmpfs size) or by the supervisor from outside, never by the program.
@@ -239,16 +260,34 @@ pub enum Stream {
 
 /// Runs programs under limits.
 ///
-/// Written with an explicit `Send` future rather than `async fn` so callers
-/// can spawn the run on a multi-threaded runtime; implementations may still
-/// write `async fn run`. For trait objects use [`DynSandbox`].
+/// [`Sandbox::spawn`] starts a program and hands back a [`Session`] to feed
+/// its stdin, read its output as it comes and read its resource usage while
+/// it runs (the judge measures each test this way; a playground terminal
+/// streams through it). [`Sandbox::run`] is the batch form: all of stdin,
+/// then the outcome.
+///
+/// Written with explicit `Send` futures rather than `async fn` so callers
+/// can spawn them on a multi-threaded runtime; implementations may still
+/// write `async fn`. For trait objects use [`DynSandbox`].
 pub trait Sandbox: Send + Sync {
-    fn run(&self, spec: RunSpec) -> impl Future<Output = Result<RunOutcome>> + Send;
+    /// Starts `spec.program`; [`RunSpec::stdin`] is written first and stdin
+    /// stays open until [`Session::close_stdin`]. The run's limits hold for
+    /// the whole session.
+    fn spawn(&self, spec: RunSpec) -> impl Future<Output = Result<Session>> + Send;
+
+    /// Runs `spec` to the end with [`RunSpec::stdin`] as the whole input.
+    fn run(&self, spec: RunSpec) -> impl Future<Output = Result<RunOutcome>> + Send {
+        async move { self.spawn(spec).await?.wait().await }
+    }
 }
 
 /// A shared sandbox is a sandbox: one checked instance can serve several
 /// users (the judge and the playground) without being set up twice.
 impl<S: Sandbox> Sandbox for std::sync::Arc<S> {
+    fn spawn(&self, spec: RunSpec) -> impl Future<Output = Result<Session>> + Send {
+        (**self).spawn(spec)
+    }
+
     fn run(&self, spec: RunSpec) -> impl Future<Output = Result<RunOutcome>> + Send {
         (**self).run(spec)
     }
@@ -260,12 +299,96 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Object-safe form of [`Sandbox`] (`Arc<dyn DynSandbox>`), implemented for
 /// every [`Sandbox`].
 pub trait DynSandbox: Send + Sync {
+    fn spawn_boxed(&self, spec: RunSpec) -> BoxFuture<'_, Result<Session>>;
     fn run_boxed(&self, spec: RunSpec) -> BoxFuture<'_, Result<RunOutcome>>;
 }
 
 impl<S: Sandbox> DynSandbox for S {
+    fn spawn_boxed(&self, spec: RunSpec) -> BoxFuture<'_, Result<Session>> {
+        Box::pin(self.spawn(spec))
+    }
+
     fn run_boxed(&self, spec: RunSpec) -> BoxFuture<'_, Result<RunOutcome>> {
         Box::pin(self.run(spec))
+    }
+}
+
+/// A type-erased sandbox is a sandbox, so a backend picked at run time
+/// (`Arc<dyn DynSandbox>`) fits wherever a [`Sandbox`] does.
+impl<'a> Sandbox for std::sync::Arc<dyn DynSandbox + 'a> {
+    fn spawn(&self, spec: RunSpec) -> impl Future<Output = Result<Session>> + Send {
+        (**self).spawn_boxed(spec)
+    }
+
+    fn run(&self, spec: RunSpec) -> impl Future<Output = Result<RunOutcome>> + Send {
+        (**self).run_boxed(spec)
+    }
+}
+
+/// Which backend [`select`] should use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    /// Docker when its daemon answers and the image is there, else native.
+    #[default]
+    Auto,
+    Native,
+    Docker,
+}
+
+impl std::str::FromStr for BackendChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "native" => Ok(Self::Native),
+            "docker" => Ok(Self::Docker),
+            other => Err(format!(
+                "unknown sandbox backend {other:?}: expected auto, native or docker"
+            )),
+        }
+    }
+}
+
+/// Sets up and checks the chosen backend; returns it with its name
+/// (`"native"` or `"docker"`). [`BackendChoice::Auto`] takes Docker when
+/// [`DockerSandbox::check`] passes and falls back to native otherwise (the
+/// Docker problems are logged); when neither works, the error lists the
+/// problems of both.
+pub async fn select(
+    choice: BackendChoice,
+    native: NativeConfig,
+    docker: DockerConfig,
+) -> Result<(std::sync::Arc<dyn DynSandbox>, &'static str)> {
+    async fn docker_backend(config: DockerConfig) -> Result<std::sync::Arc<dyn DynSandbox>> {
+        let sandbox = DockerSandbox::new(config).await?;
+        sandbox.check().await?;
+        Ok(std::sync::Arc::new(sandbox))
+    }
+    async fn native_backend(config: NativeConfig) -> Result<std::sync::Arc<dyn DynSandbox>> {
+        let sandbox = NativeSandbox::new(config)?;
+        sandbox.check().await?;
+        Ok(std::sync::Arc::new(sandbox))
+    }
+    match choice {
+        BackendChoice::Native => Ok((native_backend(native).await?, "native")),
+        BackendChoice::Docker => Ok((docker_backend(docker).await?, "docker")),
+        BackendChoice::Auto => match docker_backend(docker).await {
+            Ok(sandbox) => Ok((sandbox, "docker")),
+            Err(docker_error) => {
+                tracing::info!(reason = %docker_error, "Docker sandbox unavailable; using the native one");
+                match native_backend(native).await {
+                    Ok(sandbox) => Ok((sandbox, "native")),
+                    Err(native_error) => Err(Error::NotReady {
+                        problems: vec![
+                            format!("docker: {docker_error}"),
+                            format!("native: {native_error}"),
+                        ],
+                    }),
+                }
+            }
+        },
     }
 }
 

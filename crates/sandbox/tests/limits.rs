@@ -7,9 +7,10 @@ use std::time::Duration;
 use common::*;
 use sandbox::{ExitStatus, LimitKind, RunSpec, Stream};
 
-#[tokio::test]
-async fn runs_a_print_and_returns_its_stdout() {
-    let Some(sb) = sandbox().await else { return };
+async fn runs_a_print_and_returns_its_stdout(backend: Backend) {
+    let Some(sb) = sandbox(backend).await else {
+        return;
+    };
     let outcome = run(&sb, python("print('hi')")).await;
     assert_ok(&outcome);
     assert_eq!(outcome.stdout, b"hi\n");
@@ -18,9 +19,10 @@ async fn runs_a_print_and_returns_its_stdout() {
     assert!(outcome.wall_time > Duration::ZERO && outcome.cpu_time > Duration::ZERO);
 }
 
-#[tokio::test]
-async fn delivers_stdin_then_eof() {
-    let Some(sb) = sandbox().await else { return };
+async fn delivers_stdin_then_eof(backend: Backend) {
+    let Some(sb) = sandbox(backend).await else {
+        return;
+    };
     let input = "3\n1 2 3\n".repeat(10_000); // larger than a pipe buffer
     let spec = python("import sys\ndata = sys.stdin.read()\nprint(len(data), data[:8].split())")
         .stdin(input.clone());
@@ -32,9 +34,10 @@ async fn delivers_stdin_then_eof() {
     );
 }
 
-#[tokio::test]
-async fn places_nested_input_files_in_the_work_directory() {
-    let Some(sb) = sandbox().await else { return };
+async fn places_nested_input_files_in_the_work_directory(backend: Backend) {
+    let Some(sb) = sandbox(backend).await else {
+        return;
+    };
     let spec = python(
         // -I leaves the script's directory off sys.path.
         "import os, sys\nsys.path.insert(0, '')\nimport pkg.util as u\nprint(os.getcwd(), u.X, open('data/in.txt').read())",
@@ -47,18 +50,20 @@ async fn places_nested_input_files_in_the_work_directory() {
     assert_eq!(stdout(&outcome), "/work 42 payload\n");
 }
 
-#[tokio::test]
-async fn reports_the_exit_code() {
-    let Some(sb) = sandbox().await else { return };
+async fn reports_the_exit_code(backend: Backend) {
+    let Some(sb) = sandbox(backend).await else {
+        return;
+    };
     let outcome = run(&sb, python("import sys\nprint('bye')\nsys.exit(3)")).await;
     assert_eq!(outcome.exit, ExitStatus::Code(3));
     assert_eq!(outcome.limit_hit, None);
     assert_eq!(outcome.stdout, b"bye\n");
 }
 
-#[tokio::test]
-async fn reports_an_uncaught_exception_as_exit_1_with_the_traceback() {
-    let Some(sb) = sandbox().await else { return };
+async fn reports_an_uncaught_exception_as_exit_1_with_the_traceback(backend: Backend) {
+    let Some(sb) = sandbox(backend).await else {
+        return;
+    };
     let outcome = run(&sb, python("raise ValueError('boom')")).await;
     assert_eq!(outcome.exit, ExitStatus::Code(1));
     assert!(
@@ -68,9 +73,10 @@ async fn reports_an_uncaught_exception_as_exit_1_with_the_traceback() {
     );
 }
 
-#[tokio::test]
-async fn reports_death_by_signal() {
-    let Some(sb) = sandbox().await else { return };
+async fn reports_death_by_signal(backend: Backend) {
+    let Some(sb) = sandbox(backend).await else {
+        return;
+    };
     let outcome = run(
         &sb,
         python("import os, signal\nos.kill(os.getpid(), signal.SIGTERM)"),
@@ -80,9 +86,10 @@ async fn reports_death_by_signal() {
     assert_eq!(outcome.limit_hit, None);
 }
 
-#[tokio::test]
-async fn stops_an_infinite_loop_at_the_cpu_limit() {
-    let Some(sb) = sandbox().await else { return };
+async fn stops_an_infinite_loop_at_the_cpu_limit(backend: Backend) {
+    let Some(sb) = sandbox(backend).await else {
+        return;
+    };
     let limits = tight(|l| {
         l.cpu_time = SECOND;
         // Generous: on a loaded machine the loop gets less than a core.
@@ -95,9 +102,10 @@ async fn stops_an_infinite_loop_at_the_cpu_limit() {
     assert!(outcome.cpu_time < 2 * SECOND, "{:?}", outcome.cpu_time);
 }
 
-#[tokio::test]
-async fn counts_cpu_spread_over_several_processes() {
-    let Some(sb) = sandbox().await else { return };
+async fn counts_cpu_spread_over_several_processes(backend: Backend) {
+    let Some(sb) = sandbox(backend).await else {
+        return;
+    };
     let limits = tight(|l| {
         l.cpu_time = SECOND;
         l.wall_time = 30 * SECOND;
@@ -110,9 +118,10 @@ async fn counts_cpu_spread_over_several_processes() {
     assert!(outcome.cpu_time < 2 * SECOND, "{:?}", outcome.cpu_time);
 }
 
-#[tokio::test]
-async fn stops_a_sleeping_program_at_the_wall_limit() {
-    let Some(sb) = sandbox().await else { return };
+async fn stops_a_sleeping_program_at_the_wall_limit(backend: Backend) {
+    let Some(sb) = sandbox(backend).await else {
+        return;
+    };
     let limits = tight(|l| l.wall_time = SECOND);
     let outcome = run(&sb, python("import time\ntime.sleep(1000)").limits(limits)).await;
     assert_eq!(outcome.limit_hit, Some(LimitKind::Wall), "{outcome:?}");
@@ -125,9 +134,10 @@ async fn stops_a_sleeping_program_at_the_wall_limit() {
     );
 }
 
-#[tokio::test]
-async fn stops_a_wall_limit_even_when_stdin_is_never_read_and_output_is_blocked() {
-    let Some(sb) = sandbox().await else { return };
+async fn stops_a_wall_limit_even_when_stdin_is_never_read_and_output_is_blocked(backend: Backend) {
+    let Some(sb) = sandbox(backend).await else {
+        return;
+    };
     let limits = tight(|l| l.wall_time = SECOND);
     // Closes nothing, reads nothing, sleeps in a child that inherited the pipes.
     let code = "import os, time\nif os.fork() == 0:\n    time.sleep(1000)\ntime.sleep(1000)";
@@ -137,9 +147,10 @@ async fn stops_a_wall_limit_even_when_stdin_is_never_read_and_output_is_blocked(
     assert!(outcome.wall_time < 3 * SECOND);
 }
 
-#[tokio::test]
-async fn kills_a_memory_bomb_at_the_memory_limit() {
-    let Some(sb) = sandbox().await else { return };
+async fn kills_a_memory_bomb_at_the_memory_limit(backend: Backend) {
+    let Some(sb) = sandbox(backend).await else {
+        return;
+    };
     let limits = tight(|l| l.memory_bytes = 64 << 20);
     let code = "chunks = []\nwhile True:\n    chunks.append(bytearray(1 << 20))";
     let outcome = run(&sb, python(code).limits(limits)).await;
@@ -157,9 +168,10 @@ async fn kills_a_memory_bomb_at_the_memory_limit() {
     );
 }
 
-#[tokio::test]
-async fn reports_peak_memory_of_a_normal_run() {
-    let Some(sb) = sandbox().await else { return };
+async fn reports_peak_memory_of_a_normal_run(backend: Backend) {
+    let Some(sb) = sandbox(backend).await else {
+        return;
+    };
     let outcome = run(&sb, python("b = bytearray(30 << 20)\nprint(len(b))")).await;
     assert_ok(&outcome);
     assert!(
@@ -174,9 +186,10 @@ async fn reports_peak_memory_of_a_normal_run() {
     );
 }
 
-#[tokio::test]
-async fn contains_a_fork_bomb_and_the_host_keeps_working() {
-    let Some(sb) = sandbox().await else { return };
+async fn contains_a_fork_bomb_and_the_host_keeps_working(backend: Backend) {
+    let Some(sb) = sandbox(backend).await else {
+        return;
+    };
     let limits = tight(|l| {
         l.wall_time = 3 * SECOND;
         l.cpu_time = 2 * SECOND;
@@ -198,9 +211,10 @@ async fn contains_a_fork_bomb_and_the_host_keeps_working() {
     assert_eq!(after.stdout, b"still fine\n");
 }
 
-#[tokio::test]
-async fn refuses_processes_past_the_limit() {
-    let Some(sb) = sandbox().await else { return };
+async fn refuses_processes_past_the_limit(backend: Backend) {
+    let Some(sb) = sandbox(backend).await else {
+        return;
+    };
     let limits = tight(|l| l.max_processes = 4);
     let code = "import os, time\nn = 0\ntry:\n    while True:\n        if os.fork() == 0:\n            time.sleep(100)\n        n += 1\nexcept OSError as e:\n    print(n, e.errno)";
     let outcome = run(&sb, python(code).limits(limits)).await;
@@ -209,9 +223,10 @@ async fn refuses_processes_past_the_limit() {
     assert_eq!(stdout(&outcome), "3 11\n", "EAGAIN after 3 children");
 }
 
-#[tokio::test]
-async fn contains_a_thread_bomb() {
-    let Some(sb) = sandbox().await else { return };
+async fn contains_a_thread_bomb(backend: Backend) {
+    let Some(sb) = sandbox(backend).await else {
+        return;
+    };
     let code = "import threading, time\nn = 0\ntry:\n    while True:\n        threading.Thread(target=time.sleep, args=(100,), daemon=True).start()\n        n += 1\nexcept RuntimeError as e:\n    print(n, e)";
     let outcome = run(&sb, python(code)).await;
     assert_eq!(outcome.limit_hit, Some(LimitKind::Processes), "{outcome:?}");
@@ -222,9 +237,10 @@ async fn contains_a_thread_bomb() {
     );
 }
 
-#[tokio::test]
-async fn caps_an_output_flood_and_kills_the_run() {
-    let Some(sb) = sandbox().await else { return };
+async fn caps_an_output_flood_and_kills_the_run(backend: Backend) {
+    let Some(sb) = sandbox(backend).await else {
+        return;
+    };
     let limits = tight(|l| l.output_bytes = 100_000);
     let code = "import sys\nwhile True:\n    sys.stdout.write('x' * 4096)";
     let outcome = run(&sb, python(code).limits(limits)).await;
@@ -235,9 +251,10 @@ async fn caps_an_output_flood_and_kills_the_run() {
     assert!(outcome.wall_time < 3 * SECOND);
 }
 
-#[tokio::test]
-async fn caps_stderr_separately() {
-    let Some(sb) = sandbox().await else { return };
+async fn caps_stderr_separately(backend: Backend) {
+    let Some(sb) = sandbox(backend).await else {
+        return;
+    };
     let limits = tight(|l| l.output_bytes = 1000);
     let code = "import sys\nprint('ok', flush=True)\nsys.stderr.write('e' * 5000)";
     let outcome = run(&sb, python(code).limits(limits)).await;
@@ -246,9 +263,10 @@ async fn caps_stderr_separately() {
     assert_eq!(outcome.stderr.len(), 1000);
 }
 
-#[tokio::test]
-async fn streams_output_as_it_is_produced() {
-    let Some(sb) = sandbox().await else { return };
+async fn streams_output_as_it_is_produced(backend: Backend) {
+    let Some(sb) = sandbox(backend).await else {
+        return;
+    };
     let code = "import sys\nprint('out', flush=True)\nsys.stderr.write('err')";
     let mut seen = Vec::new();
     let outcome = sb
@@ -268,9 +286,10 @@ async fn streams_output_as_it_is_produced() {
     assert_eq!(joined(Stream::Stderr), b"err");
 }
 
-#[tokio::test]
-async fn contains_a_disk_fill_in_the_work_directory() {
-    let Some(sb) = sandbox().await else { return };
+async fn contains_a_disk_fill_in_the_work_directory(backend: Backend) {
+    let Some(sb) = sandbox(backend).await else {
+        return;
+    };
     let limits = tight(|l| {
         l.work_dir_bytes = 4 << 20;
         l.file_size_bytes = 1 << 20;
@@ -305,18 +324,20 @@ raise SystemExit(1)
     );
 }
 
-#[tokio::test]
-async fn refuses_a_file_larger_than_the_file_size_limit() {
-    let Some(sb) = sandbox().await else { return };
+async fn refuses_a_file_larger_than_the_file_size_limit(backend: Backend) {
+    let Some(sb) = sandbox(backend).await else {
+        return;
+    };
     let limits = tight(|l| l.file_size_bytes = 1 << 20);
     let code = "import errno\ntry:\n    open('big', 'wb').write(b'x' * (2 << 20))\nexcept OSError as e:\n    print(errno.errorcode[e.errno])";
     let outcome = run(&sb, python(code).limits(limits)).await;
     assert_eq!(stdout(&outcome), "EFBIG\n");
 }
 
-#[tokio::test]
-async fn turns_deep_recursion_into_a_recursion_error() {
-    let Some(sb) = sandbox().await else { return };
+async fn turns_deep_recursion_into_a_recursion_error(backend: Backend) {
+    let Some(sb) = sandbox(backend).await else {
+        return;
+    };
     let outcome = run(&sb, python("def f(n): return f(n + 1)\nf(0)")).await;
     assert_eq!(outcome.exit, ExitStatus::Code(1));
     assert!(
@@ -326,9 +347,10 @@ async fn turns_deep_recursion_into_a_recursion_error() {
     );
 }
 
-#[tokio::test]
-async fn contains_a_stack_overflow_when_the_recursion_limit_is_lifted() {
-    let Some(sb) = sandbox().await else { return };
+async fn contains_a_stack_overflow_when_the_recursion_limit_is_lifted(backend: Backend) {
+    let Some(sb) = sandbox(backend).await else {
+        return;
+    };
     let code = "import sys\nsys.setrecursionlimit(10**8)\ndef f(n): return f(n + 1)\nf(0)";
     let outcome = run(&sb, python(code)).await;
     assert!(
@@ -338,19 +360,48 @@ async fn contains_a_stack_overflow_when_the_recursion_limit_is_lifted() {
     assert_ok(&run(&sb, python("print(1)")).await);
 }
 
-#[tokio::test]
-async fn forks_and_threads_work_within_limits() {
-    let Some(sb) = sandbox().await else { return };
+async fn forks_and_threads_work_within_limits(backend: Backend) {
+    let Some(sb) = sandbox(backend).await else {
+        return;
+    };
     let code = "import os, threading, subprocess\nt = threading.Thread(target=print, args=('thread',))\nt.start(); t.join()\npid = os.fork()\nif pid == 0:\n    os._exit(7)\nprint('child', os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))";
     let outcome = run(&sb, python(code)).await;
     assert_ok(&outcome);
     assert_eq!(stdout(&outcome), "thread\nchild 7\n");
 }
 
-#[tokio::test]
-async fn rejects_a_file_path_outside_the_work_directory() {
-    let Some(sb) = sandbox().await else { return };
+async fn rejects_a_file_path_outside_the_work_directory(backend: Backend) {
+    let Some(sb) = sandbox(backend).await else {
+        return;
+    };
     let spec = RunSpec::new(["python3"]).file("../escape.py", "x");
     let err = sandbox::Sandbox::run(&sb, spec).await.unwrap_err();
     assert!(matches!(err, sandbox::Error::InvalidSpec(_)), "{err}");
 }
+
+backend_tests!(
+    runs_a_print_and_returns_its_stdout,
+    delivers_stdin_then_eof,
+    places_nested_input_files_in_the_work_directory,
+    reports_the_exit_code,
+    reports_an_uncaught_exception_as_exit_1_with_the_traceback,
+    reports_death_by_signal,
+    stops_an_infinite_loop_at_the_cpu_limit,
+    counts_cpu_spread_over_several_processes,
+    stops_a_sleeping_program_at_the_wall_limit,
+    stops_a_wall_limit_even_when_stdin_is_never_read_and_output_is_blocked,
+    kills_a_memory_bomb_at_the_memory_limit,
+    reports_peak_memory_of_a_normal_run,
+    contains_a_fork_bomb_and_the_host_keeps_working,
+    refuses_processes_past_the_limit,
+    contains_a_thread_bomb,
+    caps_an_output_flood_and_kills_the_run,
+    caps_stderr_separately,
+    streams_output_as_it_is_produced,
+    contains_a_disk_fill_in_the_work_directory,
+    refuses_a_file_larger_than_the_file_size_limit,
+    turns_deep_recursion_into_a_recursion_error,
+    contains_a_stack_overflow_when_the_recursion_limit_is_lifted,
+    forks_and_threads_work_within_limits,
+    rejects_a_file_path_outside_the_work_directory,
+);

@@ -5,7 +5,7 @@ use sandbox::{Error, NativeConfig, NativeSandbox};
 
 #[tokio::test]
 async fn check_names_a_missing_bubblewrap() {
-    if common::sandbox().await.is_none() {
+    if common::sandbox(common::Backend::Native).await.is_none() {
         return;
     }
     let config = NativeConfig {

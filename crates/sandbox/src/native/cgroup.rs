@@ -98,6 +98,70 @@ impl Layout {
         }
     }
 
+    /// The parent directories run cgroups are created in.
+    fn parents(&self) -> Vec<&Path> {
+        match self {
+            Layout::V1 {
+                memory,
+                pids,
+                cpuacct,
+            } => vec![memory, pids, cpuacct],
+            Layout::V2 { parent } => vec![parent],
+        }
+    }
+
+    /// Removes the run cgroups a process that is gone left behind (a
+    /// service killed with SIGKILL cannot clean up): their processes are
+    /// killed (bubblewrap's `--die-with-parent` has normally done that
+    /// already) and the directories removed. A run cgroup's name carries the
+    /// pid of the process that made it; those of live processes, another
+    /// service sharing the parent included, are left alone. Returns how
+    /// many were removed.
+    pub(crate) fn sweep_stale(&self) -> usize {
+        let mut removed = 0;
+        for parent in self.parents() {
+            let Ok(entries) = fs::read_dir(parent) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(owner) = name
+                    .to_str()
+                    .and_then(|n| n.strip_prefix("run-"))
+                    .and_then(|rest| rest.split('-').next())
+                    .and_then(|pid| pid.parse::<u32>().ok())
+                else {
+                    continue;
+                };
+                if owner == std::process::id() || Path::new(&format!("/proc/{owner}")).exists() {
+                    continue;
+                }
+                let dir = entry.path();
+                for _ in 0..20 {
+                    let procs = read(&dir.join("cgroup.procs")).unwrap_or_default();
+                    let pids: Vec<i32> = procs
+                        .lines()
+                        .filter_map(|l| l.trim().parse().ok())
+                        .collect();
+                    if pids.is_empty() {
+                        break;
+                    }
+                    for pid in pids {
+                        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                match fs::remove_dir(&dir) {
+                    Ok(()) => removed += 1,
+                    Err(e) => {
+                        tracing::warn!(dir = %dir.display(), error = %e, "could not remove a stale run cgroup")
+                    }
+                }
+            }
+        }
+        removed
+    }
+
     /// Creates the parents (enabling the v2 controllers on the way) and a
     /// run cgroup, then removes it again: the readiness check.
     pub(crate) fn check(&self) -> Result<()> {
@@ -257,21 +321,34 @@ impl RunCgroup {
 
     /// CPU time used so far by all tasks of the run.
     pub(crate) fn cpu_usage(&self) -> io::Result<Duration> {
-        match self.version {
+        Self::probe_cpu(self.version, &self.dirs)
+    }
+
+    fn probe_cpu(version: CgroupVersion, dirs: &[PathBuf]) -> io::Result<Duration> {
+        match version {
             CgroupVersion::V1 => {
-                let ns: u64 = read(&self.dirs[2].join("cpuacct.usage"))?
+                let ns: u64 = read(&dirs[2].join("cpuacct.usage"))?
                     .trim()
                     .parse()
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
                 Ok(Duration::from_nanos(ns))
             }
             CgroupVersion::V2 => {
-                let stat = read(&self.dirs[0].join("cpu.stat"))?;
+                let stat = read(&dirs[0].join("cpu.stat"))?;
                 let us = keyed(&stat, "usage_usec").ok_or_else(|| {
                     io::Error::new(io::ErrorKind::InvalidData, "no usage_usec in cpu.stat")
                 })?;
                 Ok(Duration::from_micros(us))
             }
+        }
+    }
+
+    /// A reader of this run's usage for a [`crate::Session`]; it fails once
+    /// the cgroup is removed.
+    pub(crate) fn probe(&self) -> CgroupProbe {
+        CgroupProbe {
+            version: self.version,
+            dirs: self.dirs.clone(),
         }
     }
 
@@ -434,6 +511,65 @@ fn enable_v2_controllers(parent: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Reads a run cgroup's counters while the run goes on.
+#[derive(Debug)]
+pub(crate) struct CgroupProbe {
+    version: CgroupVersion,
+    dirs: Vec<PathBuf>,
+}
+
+impl crate::UsageProbe for CgroupProbe {
+    fn usage(&self) -> io::Result<crate::Usage> {
+        let number = |file: &str| -> io::Result<u64> {
+            read(&self.dirs[0].join(file))?
+                .trim()
+                .parse()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+        };
+        let cpu_time = RunCgroup::probe_cpu(self.version, &self.dirs)?;
+        let events = |file: &str, key: &str| {
+            read(&self.dirs[0].join(file))
+                .ok()
+                .and_then(|s| keyed(&s, key))
+                .unwrap_or(0)
+        };
+        let (memory_bytes, peak_memory_bytes, oom_kills) = match self.version {
+            CgroupVersion::V1 => (
+                number("memory.usage_in_bytes")?,
+                number("memory.max_usage_in_bytes")?,
+                events("memory.oom_control", "oom_kill"),
+            ),
+            // `memory.peak` exists since Linux 5.19.
+            CgroupVersion::V2 => {
+                let current = number("memory.current")?;
+                (
+                    current,
+                    number("memory.peak").unwrap_or(current),
+                    events("memory.events", "oom_kill"),
+                )
+            }
+        };
+        Ok(crate::Usage {
+            cpu_time,
+            memory_bytes,
+            peak_memory_bytes,
+            oom_kills,
+        })
+    }
+
+    /// v1: writing to `memory.max_usage_in_bytes` restarts it from the
+    /// current use. v2's `memory.peak` can only be reset per open file
+    /// (Linux 6.12), which this probe does not keep: `false`.
+    fn reset_peak_memory(&self) -> bool {
+        match self.version {
+            CgroupVersion::V1 => {
+                fs::write(self.dirs[0].join("memory.max_usage_in_bytes"), "0").is_ok()
+            }
+            CgroupVersion::V2 => false,
+        }
+    }
 }
 
 #[cfg(test)]

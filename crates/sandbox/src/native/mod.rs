@@ -1,7 +1,7 @@
 //! The native backend: bubblewrap + seccomp + a cgroup per run + rlimits.
 mod bwrap;
 mod cgroup;
-mod seccomp;
+pub(crate) mod seccomp;
 
 use std::fs;
 use std::io::Write as _;
@@ -9,18 +9,23 @@ use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Component, Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use nix::libc;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::process::{Child, Command};
-use tokio::sync::mpsc;
+
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 
 pub use cgroup::CgroupVersion;
 use cgroup::{Layout, RunCgroup};
 
-use crate::{Error, ExitStatus, LimitKind, Limits, Result, RunOutcome, RunSpec, Sandbox, Stream};
+use crate::{
+    Error, Event, ExitStatus, LimitKind, Limits, Result, RunOutcome, RunSpec, Sandbox, Session,
+    Stream,
+};
 
 /// Configuration of [`NativeSandbox`]. [`Default`] fits a Debian host.
 #[derive(Debug, Clone)]
@@ -90,13 +95,18 @@ const CPU_POLL: Duration = Duration::from_millis(50);
 /// How long to wait for the output pipes to close once the run's processes
 /// are all dead; only a bug would make this matter.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
-const READ_CHUNK: usize = 64 * 1024;
+pub(crate) const READ_CHUNK: usize = 64 * 1024;
 
 impl NativeSandbox {
-    /// Resolves the cgroup layout and compiles the seccomp filter. Cheap;
+    /// Resolves the cgroup layout, removes run cgroups that a process now
+    /// gone left behind, and compiles the seccomp filter. Cheap;
     /// does not check that bubblewrap works: call [`NativeSandbox::check`].
     pub fn new(config: NativeConfig) -> Result<Self> {
         let layout = Layout::detect(&config.cgroup_mount, config.cgroup_parent.as_deref())?;
+        let stale = layout.sweep_stale();
+        if stale > 0 {
+            tracing::info!(stale, "removed run cgroups left by a process that is gone");
+        }
         let seccomp = seccomp::compiled_filter()?;
         let runtime = bwrap::runtime_entries(&config.runtime_paths);
         Ok(Self {
@@ -172,30 +182,62 @@ impl NativeSandbox {
     /// [`Sandbox::run`], handing every chunk of output to `sink` as it
     /// arrives (before truncation marks it; chunks past the cap are not
     /// passed). The outcome still holds the collected output.
-    #[tracing::instrument(skip_all, fields(program = ?spec.program.first()))]
     pub async fn run_streaming(
         &self,
         spec: RunSpec,
-        mut sink: impl FnMut(Stream, &[u8]) + Send,
+        sink: impl FnMut(Stream, &[u8]) + Send,
     ) -> Result<RunOutcome> {
+        self.spawn_session(spec).await?.stream_to(sink).await
+    }
+
+    /// [`Sandbox::spawn`]: stages the files, makes the run's cgroup, starts
+    /// the launcher and, once it is in the cgroup with its rlimits, lets it
+    /// exec bubblewrap; then hands the run to a supervisor task.
+    #[tracing::instrument(skip_all, fields(program = ?spec.program.first()))]
+    pub async fn spawn_session(&self, spec: RunSpec) -> Result<Session> {
         validate(&spec)?;
         let stage = Stage::create(&self.config.staging_dir, &self.seccomp, &spec.files)?;
         let cgroup = RunCgroup::create(&self.layout, &spec.limits)?;
-        let result = self.supervise(&spec, &stage, &cgroup, &mut sink).await;
-        cgroup.kill_all().await;
-        cgroup.remove().await;
-        drop(stage);
-        result
+        let (child, started) = match self.launch(&spec, &stage, &cgroup).await {
+            Ok(launched) => launched,
+            Err(e) => {
+                cgroup.kill_all().await;
+                cgroup.remove().await;
+                return Err(e);
+            }
+        };
+        let probe = Arc::new(cgroup.probe());
+        let (stdin_tx, stdin_rx) = mpsc::unbounded_channel();
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (kill_tx, kill_rx) = oneshot::channel();
+        if !spec.stdin.is_empty() {
+            let _ = stdin_tx.send(spec.stdin);
+        }
+        let limits = spec.limits;
+        tokio::spawn(async move {
+            let result = supervise(
+                child, started, &limits, &cgroup, stdin_rx, &events_tx, kill_rx,
+            )
+            .await;
+            // Nothing of the run is left alive when the outcome goes out;
+            // removing the cgroup and the staged files (a memory cgroup's
+            // rmdir is not cheap) happens after, off the caller's path.
+            cgroup.kill_all().await;
+            let _ = events_tx.send(Event::Exited(result));
+            cgroup.remove().await;
+            drop(stage);
+        });
+        Ok(Session::new(stdin_tx, events_rx, probe, kill_tx))
     }
 
-    async fn supervise(
+    /// Starts the launcher, puts it in the cgroup, sets its rlimits and
+    /// releases it.
+    async fn launch(
         &self,
         spec: &RunSpec,
         stage: &Stage,
         cgroup: &RunCgroup,
-        sink: &mut (impl FnMut(Stream, &[u8]) + Send),
-    ) -> Result<RunOutcome> {
-        let limits = &spec.limits;
+    ) -> Result<(Child, Instant)> {
         let bwrap_args = bwrap::arguments(&self.runtime, spec);
         let mut command = Command::new(&self.config.shell_path);
         command
@@ -234,126 +276,150 @@ impl NativeSandbox {
         let pid = child.id().ok_or_else(|| {
             Error::Supervise(std::io::Error::other("launcher exited before setup"))
         })?;
-        let mut stdin = child.stdin.take().expect("stdin is piped");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let stderr = child.stderr.take().expect("stderr is piped");
-
         // The launcher is blocked on `read`: nothing of the run exists yet.
-        if let Err(e) = cgroup.join(pid).and_then(|()| set_rlimits(pid, limits)) {
+        let mut release = async || {
+            cgroup.join(pid)?;
+            set_rlimits(pid, &spec.limits)?;
+            let stdin = child.stdin.as_mut().expect("stdin is piped");
+            stdin.write_all(b"\n").await.map_err(Error::Supervise)
+        };
+        if let Err(e) = release().await {
             let _ = child.start_kill();
             let _ = child.wait().await;
             return Err(e);
         }
-        if let Err(e) = stdin.write_all(b"\n").await {
-            let _ = child.start_kill();
-            let _ = child.wait().await;
-            return Err(Error::Supervise(e));
-        }
-
-        // Stdin is fed by its own task so a program that does not read it
-        // (or reads it slowly while writing output) cannot stall anything.
-        // An interactive mode replaces this Vec with a channel.
-        let input = spec.stdin.clone();
-        tokio::spawn(async move {
-            // EPIPE when the program exits without reading: not our concern.
-            let _ = stdin.write_all(&input).await;
-            let _ = stdin.shutdown().await;
-        });
-
-        let (tx, mut rx) = mpsc::channel::<(Stream, Vec<u8>)>(16);
-        tokio::spawn(forward(stdout, Stream::Stdout, tx.clone()));
-        tokio::spawn(forward(stderr, Stream::Stderr, tx));
-
-        let cap = usize::try_from(limits.output_bytes).unwrap_or(usize::MAX);
-        let mut out = Captured::new(cap);
-        let mut err = Captured::new(cap);
-        let deadline = started + limits.wall_time;
-        let mut cpu_tick = tokio::time::interval(CPU_POLL);
-        cpu_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-
-        let mut killed_for: Option<LimitKind> = None;
-        let mut exited: Option<(std::process::ExitStatus, Duration)> = None;
-        let mut pipes_open = true;
-        let mut drain_deadline = None;
-
-        while exited.is_none() || pipes_open {
-            tokio::select! {
-                status = child.wait(), if exited.is_none() => {
-                    let status = status.map_err(Error::Supervise)?;
-                    exited = Some((status, started.elapsed()));
-                    // Whatever the program left behind (a daemonised child
-                    // holding the pipes) goes now, so the pipes close.
-                    cgroup.kill_all().await;
-                    drain_deadline = Some(Instant::now() + DRAIN_GRACE);
-                }
-                chunk = rx.recv(), if pipes_open => match chunk {
-                    Some((stream, bytes)) => {
-                        let captured = match stream {
-                            Stream::Stdout => &mut out,
-                            Stream::Stderr => &mut err,
-                        };
-                        if let Some(kept) = captured.push(&bytes) {
-                            sink(stream, kept);
-                        }
-                        if captured.truncated && killed_for.is_none() {
-                            killed_for = Some(LimitKind::Output);
-                            kill_run(&mut child, cgroup).await;
-                        }
-                    }
-                    None => pipes_open = false,
-                },
-                () = tokio::time::sleep_until(deadline), if exited.is_none() && killed_for.is_none() => {
-                    killed_for = Some(LimitKind::Wall);
-                    kill_run(&mut child, cgroup).await;
-                }
-                _ = cpu_tick.tick(), if exited.is_none() && killed_for.is_none() => {
-                    if cgroup.cpu_usage().is_ok_and(|used| used >= limits.cpu_time) {
-                        killed_for = Some(LimitKind::Cpu);
-                        kill_run(&mut child, cgroup).await;
-                    }
-                }
-                () = sleep_until_opt(drain_deadline), if pipes_open => {
-                    tracing::warn!("output pipes still open after the run ended; giving up on them");
-                    pipes_open = false;
-                }
-            }
-        }
-        let (status, wall_time) = exited.expect("loop ends after exit");
-
-        let stats = cgroup.stats();
-        let exit = exit_status(status);
-        let limit_hit = killed_for.or_else(|| {
-            if stats.oom_killed {
-                Some(LimitKind::Memory)
-            } else if stats.cpu >= limits.cpu_time || exit == ExitStatus::Signal(libc::SIGXCPU) {
-                Some(LimitKind::Cpu)
-            } else if exit == ExitStatus::Signal(libc::SIGXFSZ) {
-                Some(LimitKind::FileSize)
-            } else if stats.pids_refused {
-                Some(LimitKind::Processes)
-            } else {
-                None
-            }
-        });
-        tracing::debug!(?exit, ?limit_hit, cpu = ?stats.cpu, ?wall_time, "run finished");
-        Ok(RunOutcome {
-            exit,
-            stdout: out.bytes,
-            stderr: err.bytes,
-            stdout_truncated: out.truncated,
-            stderr_truncated: err.truncated,
-            cpu_time: stats.cpu,
-            wall_time,
-            peak_memory_bytes: stats.peak_memory,
-            limit_hit,
-        })
+        Ok((child, started))
     }
 }
 
 impl Sandbox for NativeSandbox {
-    async fn run(&self, spec: RunSpec) -> Result<RunOutcome> {
-        self.run_streaming(spec, |_, _| {}).await
+    async fn spawn(&self, spec: RunSpec) -> Result<Session> {
+        self.spawn_session(spec).await
     }
+}
+
+/// Watches a run until it has exited and its output pipes are drained:
+/// enforces the wall-time, CPU and output limits, forwards kept output as
+/// events and feeds stdin from the session.
+async fn supervise(
+    mut child: Child,
+    started: Instant,
+    limits: &Limits,
+    cgroup: &RunCgroup,
+    mut stdin_rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    events: &mpsc::UnboundedSender<Event>,
+    mut kill_rx: oneshot::Receiver<()>,
+) -> Result<RunOutcome> {
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = child.stderr.take().expect("stderr is piped");
+
+    // Stdin is fed by its own task so a program that does not read it (or
+    // reads it slowly while writing output) cannot stall anything. It ends
+    // when the session closes stdin (or goes away).
+    tokio::spawn(async move {
+        while let Some(bytes) = stdin_rx.recv().await {
+            // EPIPE when the program exits without reading: not our concern.
+            if stdin.write_all(&bytes).await.is_err() {
+                return;
+            }
+        }
+        let _ = stdin.shutdown().await;
+    });
+
+    let (tx, mut rx) = mpsc::channel::<(Stream, Vec<u8>)>(16);
+    tokio::spawn(forward(stdout, Stream::Stdout, tx.clone()));
+    tokio::spawn(forward(stderr, Stream::Stderr, tx));
+
+    let cap = usize::try_from(limits.output_bytes).unwrap_or(usize::MAX);
+    let mut out = Captured::new(cap);
+    let mut err = Captured::new(cap);
+    let deadline = started + limits.wall_time;
+    let mut cpu_tick = tokio::time::interval(CPU_POLL);
+    cpu_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+
+    let mut killed_for: Option<LimitKind> = None;
+    let mut kill_requested = false;
+    let mut exited: Option<(std::process::ExitStatus, Duration)> = None;
+    let mut pipes_open = true;
+    let mut drain_deadline = None;
+
+    while exited.is_none() || pipes_open {
+        tokio::select! {
+            status = child.wait(), if exited.is_none() => {
+                let status = status.map_err(Error::Supervise)?;
+                exited = Some((status, started.elapsed()));
+                // Whatever the program left behind (a daemonised child
+                // holding the pipes) goes now, so the pipes close.
+                cgroup.kill_all().await;
+                drain_deadline = Some(Instant::now() + DRAIN_GRACE);
+            }
+            chunk = rx.recv(), if pipes_open => match chunk {
+                Some((stream, bytes)) => {
+                    let captured = match stream {
+                        Stream::Stdout => &mut out,
+                        Stream::Stderr => &mut err,
+                    };
+                    if let Some(kept) = captured.push(&bytes) {
+                        let _ = events.send(Event::Output(stream, kept.to_vec()));
+                    }
+                    if captured.truncated && killed_for.is_none() {
+                        killed_for = Some(LimitKind::Output);
+                        kill_run(&mut child, cgroup).await;
+                    }
+                }
+                None => pipes_open = false,
+            },
+            // Fires on `Session::kill` and when the session is dropped.
+            _ = &mut kill_rx, if !kill_requested && exited.is_none() => {
+                kill_requested = true;
+                kill_run(&mut child, cgroup).await;
+            }
+            () = tokio::time::sleep_until(deadline), if exited.is_none() && killed_for.is_none() => {
+                killed_for = Some(LimitKind::Wall);
+                kill_run(&mut child, cgroup).await;
+            }
+            _ = cpu_tick.tick(), if exited.is_none() && killed_for.is_none() => {
+                if cgroup.cpu_usage().is_ok_and(|used| used >= limits.cpu_time) {
+                    killed_for = Some(LimitKind::Cpu);
+                    kill_run(&mut child, cgroup).await;
+                }
+            }
+            () = sleep_until_opt(drain_deadline), if pipes_open => {
+                tracing::warn!("output pipes still open after the run ended; giving up on them");
+                pipes_open = false;
+            }
+        }
+    }
+    let (status, wall_time) = exited.expect("loop ends after exit");
+
+    let stats = cgroup.stats();
+    let exit = exit_status(status);
+    let limit_hit = killed_for.or_else(|| {
+        if stats.oom_killed {
+            Some(LimitKind::Memory)
+        } else if stats.cpu >= limits.cpu_time || exit == ExitStatus::Signal(libc::SIGXCPU) {
+            Some(LimitKind::Cpu)
+        } else if exit == ExitStatus::Signal(libc::SIGXFSZ) {
+            Some(LimitKind::FileSize)
+        } else if stats.pids_refused {
+            Some(LimitKind::Processes)
+        } else {
+            None
+        }
+    });
+    tracing::debug!(?exit, ?limit_hit, cpu = ?stats.cpu, ?wall_time, "run finished");
+    Ok(RunOutcome {
+        exit,
+        stdout: out.bytes,
+        stderr: err.bytes,
+        stdout_truncated: out.truncated,
+        stderr_truncated: err.truncated,
+        cpu_time: stats.cpu,
+        wall_time,
+        peak_memory_bytes: stats.peak_memory,
+        limit_hit,
+    })
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {
@@ -391,14 +457,14 @@ async fn forward(
 }
 
 /// One output stream, kept up to the cap.
-struct Captured {
-    bytes: Vec<u8>,
+pub(crate) struct Captured {
+    pub(crate) bytes: Vec<u8>,
     cap: usize,
-    truncated: bool,
+    pub(crate) truncated: bool,
 }
 
 impl Captured {
-    fn new(cap: usize) -> Self {
+    pub(crate) fn new(cap: usize) -> Self {
         Self {
             bytes: Vec::new(),
             cap,
@@ -407,7 +473,7 @@ impl Captured {
     }
 
     /// Keeps what fits; returns the part kept, if any.
-    fn push<'a>(&mut self, chunk: &'a [u8]) -> Option<&'a [u8]> {
+    pub(crate) fn push<'a>(&mut self, chunk: &'a [u8]) -> Option<&'a [u8]> {
         let room = self.cap.saturating_sub(self.bytes.len());
         if chunk.len() > room {
             self.truncated = true;
@@ -454,12 +520,12 @@ fn set_rlimits(pid: u32, limits: &Limits) -> Result<()> {
     Ok(())
 }
 
-fn is_executable(path: &Path) -> bool {
+pub(crate) fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt as _;
     fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-fn validate(spec: &RunSpec) -> Result<()> {
+pub(crate) fn validate(spec: &RunSpec) -> Result<()> {
     let invalid = |msg: String| Err(Error::InvalidSpec(msg));
     if spec.program.is_empty() || spec.program[0].is_empty() {
         return invalid("empty program".into());

@@ -15,7 +15,7 @@ use seccompiler::{
 use crate::{Error, Result};
 
 /// Syscalls that fail with EPERM whatever their arguments.
-const DENIED: &[libc::c_long] = &[
+pub(crate) const DENIED: &[libc::c_long] = &[
     // Debugging and reading other processes' memory.
     libc::SYS_ptrace,
     libc::SYS_process_vm_readv,
@@ -82,7 +82,7 @@ const DENIED: &[libc::c_long] = &[
 
 /// `clone` flags that create namespaces (`CLONE_NEWTIME` only exists for
 /// `clone3` and `unshare`, both refused).
-const CLONE_NAMESPACE_FLAGS: &[libc::c_int] = &[
+pub(crate) const CLONE_NAMESPACE_FLAGS: &[libc::c_int] = &[
     libc::CLONE_NEWNS,
     libc::CLONE_NEWCGROUP,
     libc::CLONE_NEWUTS,
@@ -93,7 +93,7 @@ const CLONE_NAMESPACE_FLAGS: &[libc::c_int] = &[
 ];
 
 /// `personality(2)` calls CPython or glibc may make: query and `PER_LINUX`.
-const PERSONALITY_ALLOWED: &[u64] = &[0, 0xffff_ffff];
+pub(crate) const PERSONALITY_ALLOWED: &[u64] = &[0, 0xffff_ffff];
 
 /// x86_64 x32-ABI syscalls have this bit set in their number. A deny list
 /// keyed on syscall numbers would not see them, so they are all refused.

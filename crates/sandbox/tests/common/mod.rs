@@ -1,25 +1,135 @@
-//! Shared setup of the integration tests: a real [`NativeSandbox`] on this
-//! host, or, outside CI, a skip with the reason printed.
+//! Shared setup of the integration tests: a real sandbox of either backend
+//! on this host, or, outside CI, a skip with the reason printed.
+//!
+//! Each test file writes its tests once as `async fn name(backend: Backend)`
+//! and lists them in [`backend_tests!`], which makes a `native::name` and a
+//! `docker::name` test of each.
 #![allow(dead_code)]
 
 use std::time::Duration;
 
-use sandbox::{Limits, NativeSandbox, RunOutcome, RunSpec, Sandbox as _};
+use sandbox::{
+    DockerConfig, DockerSandbox, Limits, NativeSandbox, RunOutcome, RunSpec, Sandbox, Session,
+    Stream,
+};
+
+/// Which backend a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Native,
+    Docker,
+}
+
+impl Backend {
+    /// The module the test of this backend lives in (`native::…`).
+    pub fn module(self) -> &'static str {
+        match self {
+            Backend::Native => "native",
+            Backend::Docker => "docker",
+        }
+    }
+}
+
+/// Makes a `native` and a `docker` module with one `#[tokio::test]` per
+/// listed `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod native {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Native).await
+                }
+            )*
+        }
+        mod docker {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Docker).await
+                }
+            )*
+        }
+    };
+}
+
+/// A checked sandbox of either backend.
+#[derive(Debug)]
+pub enum TestSandbox {
+    Native(Box<NativeSandbox>),
+    Docker(DockerSandbox),
+}
+
+impl TestSandbox {
+    pub async fn spawn_session(&self, spec: RunSpec) -> sandbox::Result<Session> {
+        match self {
+            TestSandbox::Native(sb) => sb.spawn_session(spec).await,
+            TestSandbox::Docker(sb) => sb.spawn_session(spec).await,
+        }
+    }
+
+    pub async fn run_streaming(
+        &self,
+        spec: RunSpec,
+        sink: impl FnMut(Stream, &[u8]) + Send,
+    ) -> sandbox::Result<RunOutcome> {
+        match self {
+            TestSandbox::Native(sb) => sb.run_streaming(spec, sink).await,
+            TestSandbox::Docker(sb) => sb.run_streaming(spec, sink).await,
+        }
+    }
+
+    pub fn docker(&self) -> Option<&DockerSandbox> {
+        match self {
+            TestSandbox::Docker(sb) => Some(sb),
+            TestSandbox::Native(_) => None,
+        }
+    }
+}
+
+impl Sandbox for TestSandbox {
+    async fn spawn(&self, spec: RunSpec) -> sandbox::Result<Session> {
+        self.spawn_session(spec).await
+    }
+}
+
+/// The Docker configuration of the tests: the default one, with the image
+/// from `PYDOJO_SANDBOX_IMAGE` when set.
+pub fn docker_config() -> DockerConfig {
+    let mut config = DockerConfig::default();
+    if let Ok(image) = std::env::var("PYDOJO_SANDBOX_IMAGE") {
+        config.image = image;
+    }
+    config
+}
 
 /// The sandbox, checked. With `CI=true` a missing prerequisite fails the
 /// test; otherwise the test is skipped with the reason printed.
-pub async fn sandbox() -> Option<NativeSandbox> {
-    let ready = match NativeSandbox::with_defaults() {
-        Ok(sandbox) => sandbox.check().await.map(|()| sandbox),
-        Err(e) => Err(e),
+pub async fn sandbox(backend: Backend) -> Option<TestSandbox> {
+    let ready = match backend {
+        Backend::Native => match NativeSandbox::with_defaults() {
+            Ok(sb) => sb.check().await.map(|()| TestSandbox::Native(Box::new(sb))),
+            Err(e) => Err(e),
+        },
+        Backend::Docker => match DockerSandbox::new(docker_config()).await {
+            Ok(sb) => sb.check().await.map(|()| TestSandbox::Docker(sb)),
+            Err(e) => Err(e),
+        },
     };
     match ready {
         Ok(sandbox) => Some(sandbox),
         Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("sandbox prerequisites missing (CI=true, so this fails): {e}")
+            panic!(
+                "{} sandbox prerequisites missing (CI=true, so this fails): {e}",
+                backend.module()
+            )
         }
         Err(e) => {
-            eprintln!("SKIPPED: sandbox prerequisites missing: {e}");
+            eprintln!(
+                "SKIPPED: {} sandbox prerequisites missing: {e}",
+                backend.module()
+            );
             None
         }
     }
@@ -40,7 +150,7 @@ pub fn tight(f: impl FnOnce(&mut Limits)) -> Limits {
     l
 }
 
-pub async fn run(sandbox: &NativeSandbox, spec: RunSpec) -> RunOutcome {
+pub async fn run(sandbox: &TestSandbox, spec: RunSpec) -> RunOutcome {
     sandbox.run(spec).await.expect("the sandbox itself works")
 }
 

@@ -1,0 +1,347 @@
+//! The loader: the first and last process of every sandbox container.
+//!
+//! A pool container is started with the loader as its PID 1, blocked on its
+//! stdin. A run attaches to the container and writes, on that stdin, a
+//! random 32-byte nonce, a length-prefixed JSON header (argv, environment,
+//! rlimits, the input files' paths and sizes), the files' contents, and then
+//! the program's own stdin. The loader writes the files into the `/work`
+//! tmpfs (an archive upload would land under the mount, not in it), forks,
+//! and the child execs the program with exactly [`crate::RunSpec::env`] (plus
+//! `PWD`), its rlimits and a session of its own. So the program is PID 2
+//! under an init of its own, as under bubblewrap.
+//!
+//! As init, the loader reaps orphans. When the program has exited it kills
+//! whatever the program left behind, then writes a *trailer* (the nonce and
+//! the exit status) as the last bytes of stdout and of stderr, and stays
+//! alive. The container therefore lives on after the program, and so does
+//! its cgroup: the supervisor reads the final CPU time, memory peak and OOM
+//! count there before it removes the container (Docker deletes a
+//! container's cgroup as soon as its PID 1 exits). The nonce marks where the
+//! program's output ends; a program that guessed it could only end its own
+//! run early with a status of its choosing, which it can do anyway.
+//!
+//! The loader is Python because the image has nothing else worth writing it
+//! in, and it starts while the container waits in the pool: a run only pays
+//! for its `fork` and `execve`.
+use serde::Serialize;
+
+use crate::{Limits, RunSpec};
+
+/// Bytes of the nonce that starts the header and each trailer.
+pub(crate) const NONCE_LEN: usize = 32;
+/// Bytes of a trailer after its nonce: a kind (`x` exit code, `s` signal,
+/// `f` the loader failed before the program started) and `%+011d`.
+pub(crate) const STATUS_LEN: usize = 12;
+
+/// PID 1 of a sandbox container: `python3 -I -S -c LOADER <idle seconds>`.
+/// It exits on its own after `<idle seconds>` without a run, and again that
+/// long after a run, so a container whose owner died goes away by itself.
+pub(crate) const LOADER: &str = r#"
+import json, os, resource, select, signal, sys
+
+def main():
+    idle = float(sys.argv[1])
+    if not select.select([0], [], [], idle)[0]:
+        return
+
+    def read(n):
+        parts = []
+        while n > 0:
+            chunk = os.read(0, min(n, 1 << 16))
+            if not chunk:
+                raise EOFError("stdin ended inside the run's header")
+            parts.append(chunk)
+            n -= len(chunk)
+        return b"".join(parts)
+
+    def write_all(fd, data):
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+
+    nonce = read(32)
+
+    def trailer(kind, value):
+        record = nonce + (kind + "%+011d" % value).encode()
+        for fd in (1, 2):
+            try:
+                write_all(fd, record)
+            except OSError:
+                pass
+        select.select([], [], [], idle)
+
+    try:
+        header = json.loads(read(int.from_bytes(read(4), "big")))
+        for path, size in header["files"]:
+            full = "/work/" + path
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(full, flags, 0o644)
+            try:
+                while size > 0:
+                    chunk = read(min(size, 1 << 16))
+                    write_all(fd, chunk)
+                    size -= len(chunk)
+            finally:
+                os.close(fd)
+    except BaseException as e:
+        write_all(2, ("pydojo-loader: %s: %s\n" % (type(e).__name__, e)).encode())
+        trailer("f", 0)
+        return
+
+    child = os.fork()
+    if child == 0:
+        try:
+            os.setsid()
+            for name, value in header["rlimits"]:
+                resource.setrlimit(getattr(resource, name), (value, value))
+            env = {"PWD": "/work"}
+            env.update(header["env"])
+            argv = header["argv"]
+            prog = argv[0]
+            if "/" in prog:
+                candidates = [prog]
+            else:
+                path = env.get("PATH", "/usr/bin:/bin")
+                candidates = [d + "/" + prog for d in path.split(":") if d]
+            error = None
+            for candidate in candidates:
+                try:
+                    os.execve(candidate, argv, env)
+                except OSError as e:
+                    if error is None or e.errno != 2:
+                        error = e
+            reason = os.strerror(error.errno) if error else "not found"
+            write_all(2, ("pydojo-loader: execvp %s: %s\n" % (prog, reason)).encode())
+        except BaseException as e:
+            write_all(2, ("pydojo-loader: %s\n" % e).encode())
+        os._exit(1)
+
+    os.close(0)
+    status = 0
+    while True:
+        try:
+            pid, st = os.wait()
+        except ChildProcessError:
+            break
+        if pid == child:
+            status = st
+            break
+    while True:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            os.wait()
+        except ChildProcessError:
+            break
+    if os.WIFSIGNALED(status):
+        trailer("s", os.WTERMSIG(status))
+    else:
+        trailer("x", os.WEXITSTATUS(status))
+
+main()
+"#;
+
+/// The JSON header the loader reads after the nonce.
+#[derive(Debug, Serialize)]
+struct Header<'a> {
+    argv: &'a [String],
+    env: &'a [(String, String)],
+    files: Vec<(&'a str, usize)>,
+    rlimits: Vec<(&'static str, u64)>,
+}
+
+/// Everything the loader reads before the program's stdin: the nonce, the
+/// header and the files' contents.
+pub(crate) fn preamble(nonce: &[u8; NONCE_LEN], spec: &RunSpec) -> Vec<u8> {
+    let header = Header {
+        argv: &spec.program,
+        env: &spec.env,
+        files: spec
+            .files
+            .iter()
+            .map(|(path, contents)| (path.as_str(), contents.len()))
+            .collect(),
+        rlimits: rlimits(&spec.limits),
+    };
+    let json = serde_json::to_vec(&header).expect("the header serialises");
+    let files: usize = spec.files.iter().map(|(_, c)| c.len()).sum();
+    let mut bytes = Vec::with_capacity(NONCE_LEN + 4 + json.len() + files);
+    bytes.extend_from_slice(nonce);
+    let len = u32::try_from(json.len()).expect("validated specs have small headers");
+    bytes.extend_from_slice(&len.to_be_bytes());
+    bytes.extend_from_slice(&json);
+    for (_, contents) in &spec.files {
+        bytes.extend_from_slice(contents);
+    }
+    bytes
+}
+
+/// The same rlimits as the native backend (see `native::set_rlimits`): CPU
+/// rounded up plus one second as a second fence behind the cgroup, the file
+/// size limit, no core dumps.
+fn rlimits(limits: &Limits) -> Vec<(&'static str, u64)> {
+    let cpu_secs = limits.cpu_time.as_secs() + 1 + u64::from(limits.cpu_time.subsec_nanos() > 0);
+    vec![
+        ("RLIMIT_CPU", cpu_secs),
+        ("RLIMIT_FSIZE", limits.file_size_bytes),
+        ("RLIMIT_CORE", 0),
+    ]
+}
+
+/// How the program ended, as the loader's trailer says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    Exited(i32),
+    Signalled(i32),
+    /// The loader could not set the run up (its message is on stderr).
+    LoaderFailed,
+}
+
+pub(crate) fn parse_status(bytes: &[u8]) -> Option<Status> {
+    let (&kind, value) = bytes.split_first()?;
+    let value: i32 = std::str::from_utf8(value).ok()?.parse().ok()?;
+    match kind {
+        b'x' => Some(Status::Exited(value)),
+        b's' => Some(Status::Signalled(value)),
+        b'f' => Some(Status::LoaderFailed),
+        _ => None,
+    }
+}
+
+/// Splits one output stream into the program's bytes and the loader's
+/// trailer. Bytes that could be the start of the nonce are held back until
+/// the next chunk shows they are not; normal output never is, so streaming
+/// is not delayed.
+#[derive(Debug)]
+pub(crate) struct Demux {
+    nonce: [u8; NONCE_LEN],
+    held: Vec<u8>,
+    /// Bytes after the nonce, once it was seen.
+    trailer: Option<Vec<u8>>,
+}
+
+impl Demux {
+    pub(crate) fn new(nonce: [u8; NONCE_LEN]) -> Self {
+        Self {
+            nonce,
+            held: Vec::new(),
+            trailer: None,
+        }
+    }
+
+    /// Feeds a chunk; returns the part that is the program's output.
+    pub(crate) fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        if let Some(trailer) = &mut self.trailer {
+            let room = STATUS_LEN.saturating_sub(trailer.len());
+            trailer.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            return Vec::new();
+        }
+        self.held.extend_from_slice(chunk);
+        if let Some(at) = find(&self.held, &self.nonce) {
+            let mut trailer = self.held.split_off(at);
+            trailer.drain(..NONCE_LEN);
+            trailer.truncate(STATUS_LEN);
+            self.trailer = Some(trailer);
+            return std::mem::take(&mut self.held);
+        }
+        let keep = (1..NONCE_LEN.min(self.held.len() + 1))
+            .rev()
+            .find(|&k| self.held.ends_with(&self.nonce[..k]))
+            .unwrap_or(0);
+        let rest = self.held.split_off(self.held.len() - keep);
+        std::mem::replace(&mut self.held, rest)
+    }
+
+    /// The trailer's status, once it is complete.
+    pub(crate) fn status(&self) -> Option<Status> {
+        self.trailer
+            .as_deref()
+            .filter(|t| t.len() == STATUS_LEN)
+            .and_then(parse_status)
+    }
+
+    /// Whether the whole trailer has arrived.
+    pub(crate) fn ended(&self) -> bool {
+        self.trailer.as_ref().is_some_and(|t| t.len() == STATUS_LEN)
+    }
+
+    /// Output held back when the stream ended without a trailer.
+    pub(crate) fn take_held(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.held)
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A fresh random nonce, as printable hex (it travels through JSON-free
+/// byte streams, but printable is easier to debug).
+pub(crate) fn nonce() -> std::io::Result<[u8; NONCE_LEN]> {
+    use std::io::Read as _;
+    let mut raw = [0u8; NONCE_LEN / 2];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut raw)?;
+    let mut out = [0u8; NONCE_LEN];
+    for (i, b) in raw.iter().enumerate() {
+        let hex = format!("{b:02x}");
+        out[2 * i..2 * i + 2].copy_from_slice(hex.as_bytes());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NONCE: [u8; NONCE_LEN] = *b"0123456789abcdef0123456789abcdef";
+
+    fn trailer(status: &str) -> Vec<u8> {
+        [&NONCE[..], status.as_bytes()].concat()
+    }
+
+    #[test]
+    fn passes_output_through_and_finds_the_trailer_split_over_chunks() {
+        let mut demux = Demux::new(NONCE);
+        assert_eq!(demux.push(b"hello\n"), b"hello\n");
+        let all = [b"tail".as_slice(), &trailer("x+0000000003")].concat();
+        let mut out = Vec::new();
+        for piece in all.chunks(5) {
+            out.extend(demux.push(piece));
+        }
+        assert_eq!(out, b"tail");
+        assert!(demux.ended());
+        assert_eq!(demux.status(), Some(Status::Exited(3)));
+    }
+
+    #[test]
+    fn releases_held_bytes_that_turned_out_not_to_be_the_nonce() {
+        let mut demux = Demux::new(NONCE);
+        assert_eq!(demux.push(b"abc0123"), b"abc");
+        assert_eq!(demux.push(b"x"), b"0123x");
+        assert!(!demux.ended());
+    }
+
+    #[test]
+    fn parses_signal_and_loader_failure_statuses() {
+        assert_eq!(parse_status(b"s+0000000009"), Some(Status::Signalled(9)));
+        assert_eq!(parse_status(b"x-0000000001"), Some(Status::Exited(-1)));
+        assert_eq!(parse_status(b"f+0000000000"), Some(Status::LoaderFailed));
+        assert_eq!(parse_status(b"?+0000000000"), None);
+    }
+
+    #[test]
+    fn the_preamble_starts_with_the_nonce_and_a_length_prefixed_header() {
+        let spec = RunSpec::new(["python3", "main.py"]).file("main.py", "print(1)");
+        let bytes = preamble(&NONCE, &spec);
+        assert_eq!(&bytes[..NONCE_LEN], &NONCE);
+        let len = u32::from_be_bytes(bytes[NONCE_LEN..NONCE_LEN + 4].try_into().unwrap());
+        let json_end = NONCE_LEN + 4 + len as usize;
+        let header: serde_json::Value =
+            serde_json::from_slice(&bytes[NONCE_LEN + 4..json_end]).unwrap();
+        assert_eq!(header["files"][0][0], "main.py");
+        assert_eq!(&bytes[json_end..], b"print(1)");
+    }
+}
