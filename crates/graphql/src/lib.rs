@@ -17,6 +17,7 @@ pub mod context;
 pub mod error;
 mod http;
 pub mod schema;
+mod stats;
 mod types;
 
 pub use context::{Limiters, RateLimits, Services, SnippetReport, SnippetRunner};

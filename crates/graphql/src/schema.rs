@@ -7,6 +7,7 @@ use projections::queries::{self, ProblemFilter};
 
 use crate::context::{RequestCtx, Services};
 use crate::error::{Code, api_error, from_command, from_read};
+use crate::stats::{self, Analytics, LeaderboardPage, ProblemStats, Profile, RankingPage};
 use crate::types::*;
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
@@ -193,6 +194,115 @@ impl Query {
         .map_err(from_read)?;
         views.into_iter().map(Submission::try_from).collect()
     }
+
+    /// The global leaderboard: problems solved weighted by difficulty (easy
+    /// 1, medium 2, hard 3), ties to whoever reached the score first. Pages
+    /// of `first` entries (at most 100) after the cursor `after`.
+    async fn leaderboard(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+    ) -> async_graphql::Result<LeaderboardPage> {
+        let first = stats::first(first)?;
+        let page =
+            projections::leaderboard::leaderboard(&services(ctx).db, first, after.as_deref())
+                .await
+                .map_err(from_read)?
+                .map_err(stats::bad_cursor)?;
+        Ok(page.into())
+    }
+
+    /// A problem's ranking: each user's best accepted submission, by runtime,
+    /// then memory, then submission time. NOT_FOUND for a problem the caller
+    /// may not see.
+    async fn problem_ranking(
+        &self,
+        ctx: &Context<'_>,
+        slug: String,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+    ) -> async_graphql::Result<RankingPage> {
+        let first = stats::first(first)?;
+        let s = services(ctx);
+        let problem = load_problem(s, &slug, is_admin(ctx)).await?;
+        let page = projections::ranking::problem_ranking(
+            &s.db,
+            problem.problem_id,
+            first,
+            after.as_deref(),
+        )
+        .await
+        .map_err(from_read)?
+        .map_err(stats::bad_cursor)?;
+        Ok(page.into())
+    }
+
+    /// A user's progress: solved by difficulty, rank, acceptance, streaks,
+    /// activity per day and recent submissions. NOT_FOUND for no such user.
+    async fn profile(&self, ctx: &Context<'_>, username: String) -> async_graphql::Result<Profile> {
+        let s = services(ctx);
+        let user = queries::user_by_username(&s.db, &username)
+            .await
+            .map_err(from_read)?
+            .ok_or_else(|| api_error(Code::NotFound, "user not found"))?;
+        Profile::load(s, user.user_id, user.username).await
+    }
+
+    /// A problem's attempts, acceptance, verdict mix, and the runtime and
+    /// memory distributions of its accepted submissions (histograms of at
+    /// most `buckets` bars, 1 to 50). NOT_FOUND for a problem the caller may
+    /// not see.
+    async fn problem_stats(
+        &self,
+        ctx: &Context<'_>,
+        slug: String,
+        #[graphql(default = 10)] buckets: i32,
+    ) -> async_graphql::Result<ProblemStats> {
+        let buckets = stats::buckets(buckets)?;
+        let s = services(ctx);
+        let problem = load_problem(s, &slug, is_admin(ctx)).await?;
+        let counts = projections::problem_stats::counts(&s.db, problem.problem_id)
+            .await
+            .map_err(from_read)?;
+        let (runtime, memory) = projections::ranking::distributions(&s.db, problem.problem_id)
+            .await
+            .map_err(from_read)?;
+        Ok(ProblemStats {
+            slug: problem.slug,
+            submissions: counts.submissions,
+            judged: counts.judged,
+            accepted: counts.accepted,
+            acceptance_rate: counts.acceptance_rate(),
+            attempters: counts.attempters,
+            solvers: counts.solvers,
+            verdict_mix: stats::verdict_mix(counts.verdicts),
+            runtime_ms: stats::DistributionStats::new(&runtime, buckets),
+            memory_kb: stats::DistributionStats::new(&memory, buckets),
+        })
+    }
+
+    /// Admins only: activity per UTC day from `from` to `to` (default: the
+    /// 30 days that end today; at most 366), the verdict mix, playground use,
+    /// and every problem's time and memory statistics.
+    async fn analytics(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<chrono::NaiveDate>,
+        to: Option<chrono::NaiveDate>,
+        #[graphql(default = 10)] buckets: i32,
+    ) -> async_graphql::Result<Analytics> {
+        request(ctx).admin()?;
+        let (from, to) = stats::date_range(from, to, 30)?;
+        let buckets = stats::buckets(buckets)?;
+        Analytics::load(services(ctx), from, to, buckets).await
+    }
+}
+
+fn is_admin(ctx: &Context<'_>) -> bool {
+    request(ctx)
+        .actor
+        .is_some_and(|a| a.role == domain::user::Role::Admin)
 }
 
 #[derive(Debug)]

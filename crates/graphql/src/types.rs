@@ -155,6 +155,7 @@ pub struct FailedExample {
 }
 
 #[derive(SimpleObject, Debug)]
+#[graphql(complex)]
 pub struct Verdict {
     pub kind: VerdictKind,
     pub passed: u32,
@@ -167,11 +168,51 @@ pub struct Verdict {
     pub failed_example: Option<FailedExample>,
     /// Compile or runtime error details (the traceback trimmed to your code).
     pub message: Option<String>,
+    #[graphql(skip)]
+    pub problem_id: domain::ProblemId,
 }
 
-impl From<sub::Verdict> for Verdict {
-    fn from(v: sub::Verdict) -> Self {
+#[ComplexObject]
+impl Verdict {
+    /// Accepted verdicts only: the share of the problem's accepted
+    /// submissions (this one included) that ran strictly slower, in percent:
+    /// "faster than 87% of accepted submissions". It moves as others submit.
+    async fn runtime_percentile(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<f64>> {
+        if self.kind != VerdictKind::Accepted {
+            return Ok(None);
+        }
+        let services = ctx.data_unchecked::<Services>();
+        projections::ranking::runtime_percentile(
+            &services.db,
+            self.problem_id,
+            self.runtime_ms as i64,
+        )
+        .await
+        .map_err(from_read)
+    }
+
+    /// Accepted verdicts only: the share of the problem's accepted
+    /// submissions (this one included) with a strictly larger memory peak, in
+    /// percent.
+    async fn memory_percentile(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<f64>> {
+        if self.kind != VerdictKind::Accepted {
+            return Ok(None);
+        }
+        let services = ctx.data_unchecked::<Services>();
+        projections::ranking::memory_percentile(
+            &services.db,
+            self.problem_id,
+            self.memory_kb as i64,
+        )
+        .await
+        .map_err(from_read)
+    }
+}
+
+impl Verdict {
+    fn new(v: sub::Verdict, problem_id: domain::ProblemId) -> Self {
         Self {
+            problem_id,
             kind: v.kind.into(),
             passed: v.passed,
             total: v.total,
@@ -394,7 +435,7 @@ impl TryFrom<SubmissionView> for Submission {
             code: v.code,
             status,
             created_at: v.created_at,
-            verdict: v.verdict.map(Into::into),
+            verdict: v.verdict.map(|verdict| Verdict::new(verdict, v.problem_id)),
         })
     }
 }

@@ -13,11 +13,22 @@
 //!   rebuild of another) skips what it has already seen.
 //! - Read models use portable SQL through sqlx's `Any` driver, so the same
 //!   projection code runs on SQLite (embedded) and PostgreSQL (production).
+//! - Each projection owns the tables named after it and reads no other
+//!   table while it applies events, so it can be rebuilt alone. Counters
+//!   (rankings, profiles, stats, analytics) move only when the projection's
+//!   own row for the submission or run changed, so re-applying an event
+//!   changes nothing. Modules hold their projection and the queries over it.
 
+pub mod analytics;
 mod db;
+pub mod distribution;
 mod error;
+pub mod leaderboard;
+pub mod problem_stats;
 pub mod problems;
+pub mod profiles;
 pub mod queries;
+pub mod ranking;
 mod runner;
 pub mod submissions;
 pub mod users;
@@ -32,6 +43,11 @@ pub fn all() -> Vec<Box<dyn Projection>> {
         Box::new(users::Users),
         Box::new(problems::Problems),
         Box::new(submissions::Submissions),
+        Box::new(ranking::Ranking),
+        Box::new(leaderboard::Leaderboard),
+        Box::new(profiles::Profiles),
+        Box::new(problem_stats::ProblemStats),
+        Box::new(analytics::Analytics),
     ]
 }
 
@@ -42,4 +58,41 @@ pub fn micros(t: chrono::DateTime<chrono::Utc>) -> i64 {
 
 pub fn from_micros(us: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_micros(us).unwrap_or_default()
+}
+
+const DAY_MICROS: i64 = 86_400_000_000;
+
+/// The UTC day (days since 1970-01-01) of a read-model time.
+pub fn utc_day(micros: i64) -> i64 {
+    micros.div_euclid(DAY_MICROS)
+}
+
+/// The calendar date of a day number.
+pub fn day_date(day: i64) -> chrono::NaiveDate {
+    from_micros(day * DAY_MICROS).date_naive()
+}
+
+/// The day number of a calendar date.
+pub fn date_day(date: chrono::NaiveDate) -> i64 {
+    utc_day(micros(date.and_time(chrono::NaiveTime::MIN).and_utc()))
+}
+
+/// For a verdict that changed none of a projection's rows: a repeat when
+/// `select` (by submission id, `$1`) finds the submission, else the log holds
+/// a verdict for a submission it never created, which the domain rules out.
+pub(crate) async fn already_counted(
+    conn: &mut sqlx::AnyConnection,
+    select: &'static str,
+    id: domain::SubmissionId,
+) -> Result<()> {
+    let found: Option<String> = sqlx::query_scalar(select)
+        .bind(id.to_string())
+        .fetch_optional(conn)
+        .await?;
+    match found {
+        Some(_) => Ok(()),
+        None => Err(Error::Corrupt(format!(
+            "a verdict for submission {id}, which the log never created"
+        ))),
+    }
 }

@@ -65,11 +65,11 @@ pub struct ProblemFilter {
     pub tag: Option<String>,
 }
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
+pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Corrupt(format!("{what}: {e}"))
 }
 
-fn parse<T: std::str::FromStr>(what: &str, s: &str) -> Result<T>
+pub(crate) fn parse<T: std::str::FromStr>(what: &str, s: &str) -> Result<T>
 where
     T::Err: std::fmt::Display,
 {
@@ -133,7 +133,7 @@ pub async fn ping(db: &ReadDb) -> Result<()> {
     Ok(())
 }
 
-fn difficulty(s: &str) -> Result<Difficulty> {
+pub(crate) fn difficulty(s: &str) -> Result<Difficulty> {
     match s {
         "easy" => Ok(Difficulty::Easy),
         "medium" => Ok(Difficulty::Medium),
