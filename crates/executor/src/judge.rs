@@ -310,9 +310,8 @@ impl<S: Sandbox> Judge<S> {
         for (index, ((test, hidden), line)) in tests.into_iter().zip(lines).enumerate() {
             let index = u32::try_from(index).unwrap_or(u32::MAX);
             let start = harness.start_step();
-            if harness.session.write(line).is_err() {
-                // The harness is gone: the next report says how.
-            }
+            // If the harness is gone, waiting for the report says how.
+            let _ = harness.session.write(line);
             let (ending, used) = self.run_test(&mut harness, spec, budget, &start).await;
             let runtime_ms = u32::try_from(used.cpu.as_millis()).unwrap_or(u32::MAX);
             let memory_kb = used.peak_memory / 1024;

@@ -41,6 +41,18 @@
 //!   that was visible and writable by owner (it could, for instance, rename
 //!   its UTS namespace through `/proc/sys`). Hence the drop to
 //!   [`NativeConfig::host_user`] right before bubblewrap.
+//! * **Start-up is paid before the run asks.** The launch above (bash,
+//!   setpriv, bubblewrap's namespaces and mounts, the cgroup) costs more
+//!   than python3 itself, so [`NativeSandbox`] keeps a warm pool
+//!   ([`NativeConfig::pool_size`]) of sandboxes launched that way whose
+//!   command is a small loader blocked on its stdin, as the Docker backend
+//!   does with containers. A run takes one (never reused; killed and its
+//!   cgroup removed after), writes its limits into the sandbox's cgroup,
+//!   counts CPU from the take and restarts the memory peak, and sends the
+//!   loader its files, argv, environment and rlimits; the loader forks and
+//!   execs the program and reports its exit in a trailer. Runs the pool
+//!   does not fit, or that find it empty, are launched cold. See
+//!   `src/loader.rs` and `src/native/pool.rs`.
 //! * **A run is a [`Session`]**, driven while it runs: stdin is fed from a
 //!   channel by its own task (so a program that never reads cannot stall
 //!   anything), output is read incrementally by one task per pipe and
@@ -63,6 +75,13 @@
 //! ptrace, mount, namespaces, keyrings, bpf, io_uring, perf, module loading
 //! and the like, `clone` with namespace flags, x32 syscalls, and `clone3` as
 //! ENOSYS so that glibc falls back to the inspectable `clone`.
+//!
+//! A pooled sandbox is the same bubblewrap sandbox with `--as-pid-1`: the
+//! loader is its PID 1 (instead of bubblewrap's init) and the program PID
+//! 2, the files are written into `/work` by the loader, the environment is
+//! set by the loader's `execve`, and the rlimits by the loader in the
+//! program before it. The loader's memory (~8 MB) counts against the run's
+//! memory limit and shows in its peak, as on Docker.
 //!
 //! A fresh cgroup per run: on v1 one directory each under the memory, pids
 //! and cpuacct hierarchies, on v2 one directory; by default below the
@@ -97,6 +116,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 mod docker;
+mod loader;
 mod native;
 mod session;
 

@@ -160,6 +160,12 @@ async fn inner_environment_check_native() {
 }
 
 #[tokio::test]
+#[ignore = "run by native_cold::environment_contains_nothing_of_the_host"]
+async fn inner_environment_check_native_cold() {
+    inner_environment_check(Backend::NativeCold).await
+}
+
+#[tokio::test]
 #[ignore = "run by docker::environment_contains_nothing_of_the_host"]
 async fn inner_environment_check_docker() {
     inner_environment_check(Backend::Docker).await

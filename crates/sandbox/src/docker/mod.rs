@@ -9,7 +9,7 @@
 //!
 //! **The pool.** Creating and starting a container costs a few hundred
 //! milliseconds, so a background task keeps [`DockerConfig::pool_size`]
-//! containers created and started, each running the loader (`loader.rs`)
+//! containers created and started, each running the loader (`crate::loader`)
 //! blocked on its stdin. A run takes one, writes its limits into the
 //! container's cgroup, attaches to its stdin/stdout/stderr and writes the
 //! run's header, files and stdin: it pays for an HTTP upgrade and a fork.
@@ -33,7 +33,6 @@
 //! `cgroup.procs`, sparing the loader, which then reaps them and reports a
 //! death by SIGKILL; without visible cgroups the container itself is killed.
 mod cgroup;
-mod loader;
 mod seccomp;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -53,16 +52,16 @@ use futures::{Stream, StreamExt as _};
 use nix::libc;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use tokio::io::{AsyncWrite, AsyncWriteExt as _};
+use tokio::io::AsyncWrite;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use self::cgroup::{ContainerCgroup, LOADER_TASKS, RunCounters};
-use self::loader::{Demux, Status};
-use crate::native::{Captured, validate};
+use crate::loader::{self, DRAIN_GRACE, Final, LoadedRun};
+use crate::native::validate;
 use crate::{
-    Error, Event, ExitStatus, LimitKind, Limits, Result, RunOutcome, RunSpec, Sandbox, Session,
+    Error, Event, ExitStatus, Limits, Result, RunOutcome, RunSpec, Sandbox, Session,
     Stream as OutStream, Usage, UsageProbe,
 };
 
@@ -118,8 +117,6 @@ const USER: &str = "65534:65534";
 /// How often the supervisor samples CPU time (and, without visible cgroups,
 /// the stats API).
 const CPU_POLL: Duration = Duration::from_millis(50);
-/// How long to wait for the loader's trailers once the program is gone.
-const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// How long the end of a run waits for a last stats API sample (the
 /// daemon can take a second or more when it waits for two CPU samples).
 const API_FINAL_SAMPLE: Duration = Duration::from_secs(3);
@@ -342,7 +339,7 @@ impl DockerSandbox {
         if !spec.stdin.is_empty() {
             let _ = stdin_tx.send(spec.stdin);
         }
-        tokio::spawn(feed_stdin(input, stdin_rx));
+        tokio::spawn(loader::feed_stdin(input, stdin_rx));
         let shared = Arc::clone(&self.shared);
         let session_probe: Arc<dyn UsageProbe> = match &probe {
             Probe::Host(counters) => Arc::clone(counters) as Arc<dyn UsageProbe>,
@@ -350,15 +347,39 @@ impl DockerSandbox {
         };
         let limits = spec.limits;
         tokio::spawn(async move {
+            // The stats API can take a while to answer (a container under
+            // memory pressure): it is sampled by a task of its own so that
+            // the output keeps flowing.
+            let _sampler = match &probe {
+                Probe::Api(api) => Some(AbortOnDrop(
+                    tokio::spawn(sample_stats(
+                        Arc::clone(&shared),
+                        warm.id.clone(),
+                        Arc::clone(api),
+                    ))
+                    .abort_handle(),
+                )),
+                Probe::Host(_) => None,
+            };
             let run = Run {
                 shared: &shared,
                 id: &warm.id,
                 loader_pid: warm.loader_pid,
                 probe,
-                limits: &limits,
-                nonce,
             };
-            let result = run.supervise(output, &events_tx, kill_rx).await;
+            let output = output.filter_map(|item| {
+                std::future::ready(match item {
+                    Ok(LogOutput::StdOut { message }) => {
+                        Some(Ok((OutStream::Stdout, message.to_vec())))
+                    }
+                    Ok(LogOutput::StdErr { message }) => {
+                        Some(Ok((OutStream::Stderr, message.to_vec())))
+                    }
+                    Ok(_) => None,
+                    Err(e) => Some(Err(std::io::Error::other(e))),
+                })
+            });
+            let result = loader::supervise(&run, &limits, nonce, output, &events_tx, kill_rx).await;
             shared.remove_later(warm.id);
             let _ = events_tx.send(Event::Exited(result));
         });
@@ -767,203 +788,24 @@ impl Shared {
     }
 }
 
-/// Writes the session's stdin into the attach connection; closing it (the
-/// channel ends) closes the container's stdin (`StdinOnce`).
-async fn feed_stdin(mut input: Input, mut rx: mpsc::UnboundedReceiver<Vec<u8>>) {
-    while let Some(bytes) = rx.recv().await {
-        if input.write_all(&bytes).await.is_err() {
-            return;
-        }
-    }
-    let _ = input.shutdown().await;
-}
-
-/// One run being supervised.
+/// One run being supervised: the backend's side of [`loader::supervise`].
 struct Run<'a> {
     shared: &'a Arc<Shared>,
     id: &'a str,
     loader_pid: i64,
     probe: Probe,
-    limits: &'a Limits,
-    nonce: [u8; loader::NONCE_LEN],
 }
 
-/// What the supervisor knows at the end of the run.
-#[derive(Debug, Default)]
-struct Final {
-    cpu: Duration,
-    peak_memory: u64,
-    oom_killed: bool,
-    /// Stats API only: usage reached the memory limit at some point.
-    memory_limit_reached: bool,
-    pids_refused: bool,
-}
+impl LoadedRun for Run<'_> {
+    fn name(&self) -> &str {
+        self.id
+    }
 
-impl Run<'_> {
-    /// Watches the run until the loader's trailers (or the container's
-    /// end): enforces the wall-time, CPU and output limits, forwards kept
-    /// output as events. Mirrors the native supervisor.
-    async fn supervise(
-        &self,
-        mut output: Output,
-        events: &mpsc::UnboundedSender<Event>,
-        mut kill_rx: oneshot::Receiver<()>,
-    ) -> Result<RunOutcome> {
-        let started = Instant::now();
-        let cap = usize::try_from(self.limits.output_bytes).unwrap_or(usize::MAX);
-        let mut out = Captured::new(cap);
-        let mut err = Captured::new(cap);
-        let mut out_demux = Demux::new(self.nonce);
-        let mut err_demux = Demux::new(self.nonce);
-        let deadline = started + self.limits.wall_time;
-        let mut cpu_tick = tokio::time::interval(CPU_POLL);
-        cpu_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-
-        let mut killed_for: Option<LimitKind> = None;
-        let mut kill_requested = false;
-        let mut container_killed = false;
-        let mut wall_time: Option<Duration> = None;
-        let mut output_open = true;
-        let mut drain_deadline: Option<Instant> = None;
-        // The stats API can take a while to answer (a container under
-        // memory pressure): it is sampled by a task of its own so that the
-        // output keeps flowing.
-        let _sampler = match &self.probe {
-            Probe::Api(api) => Some(AbortOnDrop(
-                tokio::spawn(sample_stats(
-                    Arc::clone(self.shared),
-                    self.id.to_owned(),
-                    Arc::clone(api),
-                ))
-                .abort_handle(),
-            )),
-            Probe::Host(_) => None,
-        };
-
-        let push = |stream: OutStream, bytes: &[u8], out: &mut Captured, err: &mut Captured| {
-            let captured = match stream {
-                OutStream::Stdout => out,
-                OutStream::Stderr => err,
-            };
-            if let Some(kept) = captured.push(bytes) {
-                let _ = events.send(Event::Output(stream, kept.to_vec()));
-            }
-            captured.truncated
-        };
-
-        while output_open && !(out_demux.ended() && err_demux.ended()) {
-            let program_done = wall_time.is_some();
-            tokio::select! {
-                item = output.next() => match item {
-                    Some(Ok(LogOutput::StdOut { message })) => {
-                        let program = out_demux.push(&message);
-                        let truncated = push(OutStream::Stdout, &program, &mut out, &mut err);
-                        if out_demux.ended() && wall_time.is_none() {
-                            wall_time = Some(started.elapsed());
-                            drain_deadline = Some(Instant::now() + DRAIN_GRACE);
-                        }
-                        if truncated && killed_for.is_none() && wall_time.is_none() {
-                            killed_for = Some(LimitKind::Output);
-                            container_killed |= self.kill_program().await;
-                        }
-                    }
-                    Some(Ok(LogOutput::StdErr { message })) => {
-                        let program = err_demux.push(&message);
-                        let truncated = push(OutStream::Stderr, &program, &mut out, &mut err);
-                        if truncated && killed_for.is_none() && wall_time.is_none() {
-                            killed_for = Some(LimitKind::Output);
-                            container_killed |= self.kill_program().await;
-                        }
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => {
-                        tracing::warn!(container = %self.id, error = %e, "attach stream failed");
-                        output_open = false;
-                    }
-                    None => output_open = false,
-                },
-                // Fires on `Session::kill` and when the session is dropped.
-                _ = &mut kill_rx, if !kill_requested && !program_done => {
-                    kill_requested = true;
-                    container_killed |= self.kill_program().await;
-                }
-                () = tokio::time::sleep_until(deadline), if !program_done && killed_for.is_none() => {
-                    killed_for = Some(LimitKind::Wall);
-                    container_killed |= self.kill_program().await;
-                }
-                _ = cpu_tick.tick(), if !program_done && killed_for.is_none() => {
-                    let cpu = match &self.probe {
-                        Probe::Host(counters) => counters.cpu().ok(),
-                        Probe::Api(api) => api.usage().ok().map(|u| u.cpu_time),
-                    };
-                    if cpu.is_some_and(|used| used >= self.limits.cpu_time) {
-                        killed_for = Some(LimitKind::Cpu);
-                        container_killed |= self.kill_program().await;
-                    }
-                }
-                () = sleep_until_opt(drain_deadline), if drain_deadline.is_some() => {
-                    tracing::warn!(container = %self.id, "no trailer on stderr after the program ended");
-                    break;
-                }
-            }
+    fn cpu(&self) -> Option<Duration> {
+        match &self.probe {
+            Probe::Host(counters) => counters.cpu().ok(),
+            Probe::Api(api) => api.usage().ok().map(|u| u.cpu_time),
         }
-        // Output held back as a possible nonce prefix when a stream ended
-        // without its trailer belongs to the program.
-        let held = out_demux.take_held();
-        push(OutStream::Stdout, &held, &mut out, &mut err);
-        let held = err_demux.take_held();
-        push(OutStream::Stderr, &held, &mut out, &mut err);
-
-        let stats = self.final_stats().await;
-        let wall_time = wall_time.unwrap_or_else(|| started.elapsed());
-        let exit = match out_demux.status() {
-            Some(Status::Exited(code)) => ExitStatus::Code(code),
-            Some(Status::Signalled(signal)) => ExitStatus::Signal(signal),
-            Some(Status::LoaderFailed) => {
-                return Err(Error::Supervise(std::io::Error::other(format!(
-                    "the sandbox loader failed: {}",
-                    String::from_utf8_lossy(&err.bytes).trim()
-                ))));
-            }
-            // No trailer: the container itself ended (killed by us without
-            // visible cgroups, or its loader died).
-            None => self.container_exit(container_killed).await?,
-        };
-        // Without the cgroup's OOM counter (stats API), a SIGKILL nobody
-        // here sent after usage reached the memory limit is the OOM killer:
-        // Docker's own OOM flag is not set until the container exits.
-        let oom_killed = stats.oom_killed
-            || (matches!(self.probe, Probe::Api(_))
-                && killed_for.is_none()
-                && !kill_requested
-                && exit == ExitStatus::Signal(libc::SIGKILL)
-                && stats.memory_limit_reached);
-        let limit_hit = killed_for.or_else(|| {
-            if oom_killed {
-                Some(LimitKind::Memory)
-            } else if stats.cpu >= self.limits.cpu_time || exit == ExitStatus::Signal(libc::SIGXCPU)
-            {
-                Some(LimitKind::Cpu)
-            } else if exit == ExitStatus::Signal(libc::SIGXFSZ) {
-                Some(LimitKind::FileSize)
-            } else if stats.pids_refused {
-                Some(LimitKind::Processes)
-            } else {
-                None
-            }
-        });
-        tracing::debug!(?exit, ?limit_hit, cpu = ?stats.cpu, ?wall_time, "run finished");
-        Ok(RunOutcome {
-            exit,
-            stdout: out.bytes,
-            stderr: err.bytes,
-            stdout_truncated: out.truncated,
-            stderr_truncated: err.truncated,
-            cpu_time: stats.cpu,
-            wall_time,
-            peak_memory_bytes: stats.peak_memory,
-            limit_hit,
-        })
     }
 
     /// Kills the program's processes, sparing the loader, which reaps them
@@ -1043,7 +885,7 @@ impl Run<'_> {
 
     /// The exit of a container whose loader wrote no trailer: `128 + n`
     /// unfolded to a signal, as the native backend unfolds bubblewrap's.
-    async fn container_exit(&self, killed: bool) -> Result<ExitStatus> {
+    async fn exit_without_trailer(&self, killed: bool) -> Result<ExitStatus> {
         let options = WaitContainerOptions {
             condition: "not-running".to_owned(),
         };
@@ -1094,13 +936,6 @@ struct AbortOnDrop(AbortHandle);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
-    }
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }
 

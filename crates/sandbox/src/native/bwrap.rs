@@ -51,52 +51,12 @@ pub(crate) fn runtime_entries(paths: &[PathBuf]) -> Vec<RuntimeEntry> {
         .collect()
 }
 
-/// bubblewrap's arguments (after the program path).
-///
-/// The work directory, `/tmp` and `/dev/shm` are fresh tmpfs mounts capped
-/// with `--size`; their pages are also charged to the run's memory cgroup.
+/// bubblewrap's arguments (after the program path) for a cold run of
+/// `spec`: the input files copied in from descriptors, the environment set
+/// by bubblewrap, the program bubblewrap's command.
 pub(crate) fn arguments(runtime: &[RuntimeEntry], spec: &RunSpec) -> Vec<String> {
-    let size = spec.limits.work_dir_bytes.to_string();
-    let mut args: Vec<String> = [
-        "--unshare-all",
-        // Explicit so that `--disable-userns` applies: no nested user
-        // namespaces, hence no fresh capabilities, inside.
-        "--unshare-user",
-        "--disable-userns",
-        "--die-with-parent",
-        "--new-session",
-        "--cap-drop",
-        "ALL",
-        "--uid",
-        UID,
-        "--gid",
-        GID,
-        "--hostname",
-        "sandbox",
-    ]
-    .map(String::from)
-    .to_vec();
+    let mut args = sandbox(runtime, spec.limits.work_dir_bytes, false);
     let mut push = |parts: &[&str]| args.extend(parts.iter().map(|s| (*s).to_owned()));
-
-    for entry in runtime {
-        match entry {
-            RuntimeEntry::Bind(p) => {
-                let p = p.to_string_lossy();
-                push(&["--ro-bind", &p, &p]);
-            }
-            RuntimeEntry::Symlink { path, target } => {
-                push(&[
-                    "--symlink",
-                    &target.to_string_lossy(),
-                    &path.to_string_lossy(),
-                ]);
-            }
-        }
-    }
-    push(&["--proc", "/proc", "--dev", "/dev"]);
-    for (dir, perms) in [("/tmp", "1777"), ("/dev/shm", "1777"), (WORK_DIR, "0755")] {
-        push(&["--perms", perms, "--size", &size, "--tmpfs", dir]);
-    }
 
     // Parent directories of nested input files, shallowest first.
     let mut dirs: Vec<String> = Vec::new();
@@ -120,13 +80,7 @@ pub(crate) fn arguments(runtime: &[RuntimeEntry], spec: &RunSpec) -> Vec<String>
         let inside = format!("{WORK_DIR}/{path}");
         push(&["--perms", "0644", "--file", &fd.to_string(), &inside]);
     }
-
-    // bubblewrap's root and /dev are tmpfs mounts the sandbox user could
-    // otherwise write to, outside the size caps. Non-recursive: the work
-    // directory, /tmp, /dev/shm and the device nodes keep their own flags.
-    push(&["--remount-ro", "/", "--remount-ro", "/dev"]);
-
-    args.extend(["--chdir", WORK_DIR, "--clearenv"].map(String::from));
+    finish(&mut args);
     for (key, value) in &spec.env {
         args.extend(["--setenv".to_owned(), key.clone(), value.clone()]);
     }
@@ -137,6 +91,109 @@ pub(crate) fn arguments(runtime: &[RuntimeEntry], spec: &RunSpec) -> Vec<String>
     ]);
     args.extend(spec.program.iter().cloned());
     args
+}
+
+/// bubblewrap's arguments for a pooled sandbox: the same sandbox with
+/// `/work`, `/tmp` and `/dev/shm` of `work_dir_bytes` each, nothing in
+/// them, and the loader (`crate::loader`) as its command and as the PID 1
+/// of its pid namespace (`--as-pid-1`: the loader reaps, and kills what the
+/// program leaves, itself). The loader writes the files and sets the
+/// program's environment and rlimits when a run takes the sandbox.
+pub(crate) fn pooled_arguments(
+    runtime: &[RuntimeEntry],
+    work_dir_bytes: u64,
+    idle: std::time::Duration,
+) -> Vec<String> {
+    let mut args = sandbox(runtime, work_dir_bytes, true);
+    finish(&mut args);
+    args.extend([
+        "--seccomp".to_owned(),
+        SECCOMP_FD.to_string(),
+        "--".to_owned(),
+    ]);
+    args.extend(
+        [
+            "/usr/bin/python3",
+            "-I",
+            "-S",
+            "-c",
+            crate::loader::LOADER,
+            &idle.as_secs().max(1).to_string(),
+        ]
+        .map(String::from),
+    );
+    args
+}
+
+/// The sandbox itself: namespaces, identity, the read-only runtime, `/proc`,
+/// `/dev` and the three size-capped tmpfs mounts (their pages are also
+/// charged to the run's memory cgroup).
+fn sandbox(runtime: &[RuntimeEntry], work_dir_bytes: u64, as_pid_1: bool) -> Vec<String> {
+    let size = work_dir_bytes.to_string();
+    let mut args: Vec<String> = [
+        "--unshare-all",
+        // Explicit so that `--disable-userns` applies: no nested user
+        // namespaces, hence no fresh capabilities, inside.
+        "--unshare-user",
+        "--disable-userns",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",
+        "--uid",
+        UID,
+        "--gid",
+        GID,
+        "--hostname",
+        "sandbox",
+    ]
+    .map(String::from)
+    .to_vec();
+    if as_pid_1 {
+        args.push("--as-pid-1".to_owned());
+    }
+    let mut push = |parts: &[&str]| args.extend(parts.iter().map(|s| (*s).to_owned()));
+
+    for entry in runtime {
+        match entry {
+            RuntimeEntry::Bind(p) => {
+                let p = p.to_string_lossy();
+                push(&["--ro-bind", &p, &p]);
+            }
+            RuntimeEntry::Symlink { path, target } => {
+                push(&[
+                    "--symlink",
+                    &target.to_string_lossy(),
+                    &path.to_string_lossy(),
+                ]);
+            }
+        }
+    }
+    push(&["--proc", "/proc", "--dev", "/dev"]);
+    for (dir, perms) in [("/tmp", "1777"), ("/dev/shm", "1777"), (WORK_DIR, "0755")] {
+        push(&["--perms", perms, "--size", &size, "--tmpfs", dir]);
+    }
+    args
+}
+
+/// The read-only remounts, working directory and empty environment that
+/// close every sandbox's arguments, before its own `--setenv`s.
+fn finish(args: &mut Vec<String>) {
+    // bubblewrap's root and /dev are tmpfs mounts the sandbox user could
+    // otherwise write to, outside the size caps. Non-recursive: the work
+    // directory, /tmp, /dev/shm and the device nodes keep their own flags.
+    args.extend(
+        [
+            "--remount-ro",
+            "/",
+            "--remount-ro",
+            "/dev",
+            "--chdir",
+            WORK_DIR,
+            "--clearenv",
+        ]
+        .map(String::from),
+    );
 }
 
 /// The bash script that launches bubblewrap. Arguments: the staging

@@ -201,11 +201,16 @@ pub(crate) struct RunCgroup {
     version: CgroupVersion,
     /// v1: memory, pids, cpuacct; v2: the one directory.
     dirs: Vec<PathBuf>,
+    /// CPU time used before the run began (by a pooled sandbox's loader
+    /// while it waited), subtracted from every reading.
+    cpu_base: Duration,
 }
 
-/// Tasks of bubblewrap itself (the outer process and the init of the pid
-/// namespace), added to the user's process limit.
-const BWRAP_TASKS: u32 = 2;
+/// Tasks of the sandbox that are not the program's: bubblewrap's outer
+/// process and the PID 1 of the sandbox's pid namespace (bubblewrap's init
+/// on a cold launch, the loader in a pooled sandbox). Added to the user's
+/// process limit.
+pub(crate) const BWRAP_TASKS: u32 = 2;
 
 static RUN_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -245,20 +250,19 @@ fn keyed(contents: &str, key: &str) -> Option<u64> {
 impl RunCgroup {
     pub(crate) fn create(layout: &Layout, limits: &crate::Limits) -> Result<Self> {
         let name = run_name();
-        let pids_max = (limits.max_processes.saturating_add(BWRAP_TASKS)).to_string();
-        let memory = limits.memory_bytes.to_string();
-        match layout {
+        let cgroup = match layout {
             Layout::V1 {
-                memory: mem_parent,
-                pids: pids_parent,
-                cpuacct: cpu_parent,
+                memory,
+                pids,
+                cpuacct,
             } => {
                 let mut cgroup = RunCgroup {
                     version: CgroupVersion::V1,
                     dirs: Vec::with_capacity(3),
+                    cpu_base: Duration::ZERO,
                 };
                 // Pushed one by one so a failure half-way removes what exists.
-                for parent in [mem_parent, pids_parent, cpu_parent] {
+                for parent in [memory, pids, cpuacct] {
                     let dir = parent.join(&name);
                     fs::create_dir_all(&dir).map_err(|source| Error::Cgroup {
                         action: "creating",
@@ -267,21 +271,10 @@ impl RunCgroup {
                     })?;
                     cgroup.dirs.push(dir);
                 }
-                let mem = &cgroup.dirs[0];
-                write(
-                    &mem.join("memory.limit_in_bytes"),
-                    &memory,
-                    "limiting memory",
-                )?;
                 // Without swap accounting (no memsw files) swap cannot be
                 // capped; swappiness 0 at least keeps the run from using it.
-                let memsw = mem.join("memory.memsw.limit_in_bytes");
-                if memsw.exists() {
-                    write(&memsw, &memory, "limiting memory+swap")?;
-                }
-                let _ = fs::write(mem.join("memory.swappiness"), "0");
-                write(&cgroup.dirs[1].join("pids.max"), &pids_max, "limiting pids")?;
-                Ok(cgroup)
+                let _ = fs::write(cgroup.dirs[0].join("memory.swappiness"), "0");
+                cgroup
             }
             Layout::V2 { parent } => {
                 enable_v2_controllers(parent)?;
@@ -291,20 +284,94 @@ impl RunCgroup {
                     path: dir.clone(),
                     source,
                 })?;
-                let cgroup = RunCgroup {
+                RunCgroup {
                     version: CgroupVersion::V2,
                     dirs: vec![dir],
-                };
-                let dir = &cgroup.dirs[0];
+                    cpu_base: Duration::ZERO,
+                }
+            }
+        };
+        cgroup.set_limits(limits)?;
+        Ok(cgroup)
+    }
+
+    /// Applies a run's memory (swap included, where the kernel lets us)
+    /// and process limits. Also used on a pooled sandbox's cgroup, made
+    /// before its run's limits were known.
+    pub(crate) fn set_limits(&self, limits: &crate::Limits) -> Result<()> {
+        let memory = limits.memory_bytes.to_string();
+        let pids_max = limits.max_processes.saturating_add(BWRAP_TASKS).to_string();
+        match self.version {
+            CgroupVersion::V1 => {
+                // memory + swap may never be below memory: raise it first
+                // when growing, lower it last when shrinking.
+                let mem = self.dirs[0].join("memory.limit_in_bytes");
+                let memsw = self.dirs[0].join("memory.memsw.limit_in_bytes");
+                let current = read(&mem)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u64>().ok())
+                    .unwrap_or(u64::MAX);
+                let has_memsw = memsw.exists();
+                if has_memsw && limits.memory_bytes > current {
+                    write(&memsw, &memory, "limiting memory+swap")?;
+                }
+                write(&mem, &memory, "limiting memory")?;
+                if has_memsw && limits.memory_bytes <= current {
+                    write(&memsw, &memory, "limiting memory+swap")?;
+                }
+                write(&self.dirs[1].join("pids.max"), &pids_max, "limiting pids")
+            }
+            CgroupVersion::V2 => {
+                let dir = &self.dirs[0];
                 write(&dir.join("memory.max"), &memory, "limiting memory")?;
                 let swap = dir.join("memory.swap.max");
                 if swap.exists() {
                     write(&swap, "0", "forbidding swap")?;
                 }
-                write(&dir.join("pids.max"), &pids_max, "limiting pids")?;
-                Ok(cgroup)
+                write(&dir.join("pids.max"), &pids_max, "limiting pids")
             }
         }
+    }
+
+    /// Makes the counters start now, for a pooled sandbox taken by a run:
+    /// CPU time is counted from here (what the loader used while it waited
+    /// is subtracted) and the memory peak restarts from the current use
+    /// (v1; v2's `memory.peak` cannot be reset this way, so there it still
+    /// covers the loader's start-up, which is below the run's own use).
+    pub(crate) fn restart_counters(&mut self) -> Result<()> {
+        self.cpu_base = Duration::ZERO;
+        self.cpu_base = self.cpu_usage().map_err(|source| Error::Cgroup {
+            action: "reading CPU usage of",
+            path: self.dirs[self.dirs.len() - 1].clone(),
+            source,
+        })?;
+        if self.version == CgroupVersion::V1 {
+            write(
+                &self.dirs[0].join("memory.max_usage_in_bytes"),
+                "0",
+                "resetting the memory peak of",
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Host pids of the run's processes (bubblewrap's included).
+    pub(crate) fn procs(&self) -> io::Result<Vec<i32>> {
+        let file = self
+            .procs_file()
+            .ok_or_else(|| io::Error::other("the run cgroup is gone"))?;
+        Ok(read(&file)?
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect())
+    }
+
+    /// The directory that names this cgroup in logs.
+    pub(crate) fn display(&self) -> String {
+        self.dirs
+            .first()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default()
     }
 
     /// Moves `pid` (and so everything it will fork) into the run cgroup(s).
@@ -321,7 +388,7 @@ impl RunCgroup {
 
     /// CPU time used so far by all tasks of the run.
     pub(crate) fn cpu_usage(&self) -> io::Result<Duration> {
-        Self::probe_cpu(self.version, &self.dirs)
+        Ok(Self::probe_cpu(self.version, &self.dirs)?.saturating_sub(self.cpu_base))
     }
 
     fn probe_cpu(version: CgroupVersion, dirs: &[PathBuf]) -> io::Result<Duration> {
@@ -349,6 +416,7 @@ impl RunCgroup {
         CgroupProbe {
             version: self.version,
             dirs: self.dirs.clone(),
+            cpu_base: self.cpu_base,
         }
     }
 
@@ -459,24 +527,50 @@ impl RunCgroup {
             let _ = fs::remove_dir(dir);
         }
     }
-}
 
-/// A run whose future was dropped (cancelled) skips the async cleanup: kill
-/// what is left and try to remove the directories, without waiting.
-impl Drop for RunCgroup {
-    fn drop(&mut self) {
-        if self.dirs.is_empty() {
-            return;
-        }
-        if let Some(Ok(procs)) = self.procs_file().map(|f| read(&f)) {
-            for pid in procs.lines().filter_map(|l| l.trim().parse().ok()) {
+    /// [`RunCgroup::kill_all`] and [`RunCgroup::remove`] for callers that
+    /// cannot await (a dropped [`crate::NativeSandbox`] tearing down its
+    /// pool): blocks this thread, for a few milliseconds normally and two
+    /// seconds at most.
+    pub(crate) fn destroy_blocking(mut self) {
+        self.destroy_within(Duration::from_secs(2));
+    }
+
+    fn destroy_within(&mut self, limit: Duration) {
+        let give_up = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < give_up {
+            let pids = self.procs().unwrap_or_default();
+            if pids.is_empty() {
+                break;
+            }
+            for pid in pids {
                 let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             }
+            std::thread::sleep(Duration::from_micros(500));
         }
-        for dir in &self.dirs {
-            if fs::remove_dir(dir).is_err() {
-                tracing::warn!(dir = %dir.display(), "run cancelled; its cgroup may be left behind");
+        for dir in std::mem::take(&mut self.dirs) {
+            while let Err(e) = fs::remove_dir(&dir) {
+                if e.kind() == io::ErrorKind::NotFound {
+                    break;
+                }
+                if std::time::Instant::now() >= give_up {
+                    tracing::warn!(dir = %dir.display(), error = %e, "could not remove run cgroup");
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(2));
             }
+        }
+    }
+}
+
+/// A run (or a pool launch) whose future was dropped (cancelled) skips the
+/// async cleanup: kill what is left and remove the directories, blocking
+/// for a moment at most (the next start's sweep removes what is still
+/// left).
+impl Drop for RunCgroup {
+    fn drop(&mut self) {
+        if !self.dirs.is_empty() {
+            self.destroy_within(Duration::from_millis(100));
         }
     }
 }
@@ -518,6 +612,7 @@ fn enable_v2_controllers(parent: &Path) -> Result<()> {
 pub(crate) struct CgroupProbe {
     version: CgroupVersion,
     dirs: Vec<PathBuf>,
+    cpu_base: Duration,
 }
 
 impl crate::UsageProbe for CgroupProbe {
@@ -528,7 +623,8 @@ impl crate::UsageProbe for CgroupProbe {
                 .parse()
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
         };
-        let cpu_time = RunCgroup::probe_cpu(self.version, &self.dirs)?;
+        let cpu_time =
+            RunCgroup::probe_cpu(self.version, &self.dirs)?.saturating_sub(self.cpu_base);
         let events = |file: &str, key: &str| {
             read(&self.dirs[0].join(file))
                 .ok()

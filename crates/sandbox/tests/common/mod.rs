@@ -2,21 +2,26 @@
 //! on this host, or, outside CI, a skip with the reason printed.
 //!
 //! Each test file writes its tests once as `async fn name(backend: Backend)`
-//! and lists them in [`backend_tests!`], which makes a `native::name` and a
-//! `docker::name` test of each.
+//! and lists them in [`backend_tests!`], which makes a `native::name`, a
+//! `native_cold::name` and a `docker::name` test of each. `native` runs
+//! take a sandbox from the warm pool (the helper waits for it to fill);
+//! `native_cold` has no pool, so every run is launched cold.
 #![allow(dead_code)]
 
 use std::time::Duration;
 
 use sandbox::{
-    DockerConfig, DockerSandbox, Limits, NativeSandbox, RunOutcome, RunSpec, Sandbox, Session,
-    Stream,
+    DockerConfig, DockerSandbox, Limits, NativeConfig, NativeSandbox, RunOutcome, RunSpec, Sandbox,
+    Session, Stream,
 };
 
 /// Which backend a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// Native, runs taken from a filled warm pool.
     Native,
+    /// Native without a pool: every run launched cold.
+    NativeCold,
     Docker,
 }
 
@@ -25,13 +30,14 @@ impl Backend {
     pub fn module(self) -> &'static str {
         match self {
             Backend::Native => "native",
+            Backend::NativeCold => "native_cold",
             Backend::Docker => "docker",
         }
     }
 }
 
-/// Makes a `native` and a `docker` module with one `#[tokio::test]` per
-/// listed `async fn name(backend: Backend)`.
+/// Makes a `native`, a `native_cold` and a `docker` module with one
+/// `#[tokio::test]` per listed `async fn name(backend: Backend)`.
 #[macro_export]
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
@@ -40,6 +46,14 @@ macro_rules! backend_tests {
                 #[tokio::test]
                 async fn $name() {
                     super::$name($crate::common::Backend::Native).await
+                }
+            )*
+        }
+        mod native_cold {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::common::Backend::NativeCold).await
                 }
             )*
         }
@@ -80,6 +94,13 @@ impl TestSandbox {
         }
     }
 
+    pub fn native(&self) -> Option<&NativeSandbox> {
+        match self {
+            TestSandbox::Native(sb) => Some(sb),
+            TestSandbox::Docker(_) => None,
+        }
+    }
+
     pub fn docker(&self) -> Option<&DockerSandbox> {
         match self {
             TestSandbox::Docker(sb) => Some(sb),
@@ -108,10 +129,22 @@ pub fn docker_config() -> DockerConfig {
 /// test; otherwise the test is skipped with the reason printed.
 pub async fn sandbox(backend: Backend) -> Option<TestSandbox> {
     let ready = match backend {
-        Backend::Native => match NativeSandbox::with_defaults() {
-            Ok(sb) => sb.check().await.map(|()| TestSandbox::Native(Box::new(sb))),
-            Err(e) => Err(e),
-        },
+        Backend::Native | Backend::NativeCold => {
+            let config = NativeConfig {
+                pool_size: if backend == Backend::Native { 2 } else { 0 },
+                ..NativeConfig::default()
+            };
+            match NativeSandbox::new(config) {
+                Ok(sb) => match sb.check().await {
+                    Ok(()) => {
+                        sb.pool_filled().await;
+                        Ok(TestSandbox::Native(Box::new(sb)))
+                    }
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            }
+        }
         Backend::Docker => match DockerSandbox::new(docker_config()).await {
             Ok(sb) => sb.check().await.map(|()| TestSandbox::Docker(sb)),
             Err(e) => Err(e),

@@ -1,31 +1,50 @@
-//! The loader: the first and last process of every sandbox container.
+//! The loader: a sandbox's first process, and the protocol that drives it.
 //!
-//! A pool container is started with the loader as its PID 1, blocked on its
-//! stdin. A run attaches to the container and writes, on that stdin, a
-//! random 32-byte nonce, a length-prefixed JSON header (argv, environment,
-//! rlimits, the input files' paths and sizes), the files' contents, and then
-//! the program's own stdin. The loader writes the files into the `/work`
-//! tmpfs (an archive upload would land under the mount, not in it), forks,
-//! and the child execs the program with exactly [`crate::RunSpec::env`] (plus
-//! `PWD`), its rlimits and a session of its own. So the program is PID 2
-//! under an init of its own, as under bubblewrap.
+//! Both backends keep sandboxes started ahead of time (a Docker container, a
+//! bubblewrap sandbox) with the loader as their first process (PID 1 of the
+//! sandbox's pid namespace), blocked on its stdin. A run writes, on that
+//! stdin, a random 32-byte nonce, a length-prefixed JSON header (argv,
+//! environment, rlimits, the input files' paths and sizes), the files'
+//! contents, and then the program's own stdin. The loader writes the files
+//! into the `/work` tmpfs, forks, and the child execs the program with
+//! exactly [`crate::RunSpec::env`] (plus `PWD`), its rlimits and a session
+//! of its own. So the program is PID 2 under an init of its own, as under a
+//! cold bubblewrap.
 //!
 //! As init, the loader reaps orphans. When the program has exited it kills
 //! whatever the program left behind, then writes a *trailer* (the nonce and
 //! the exit status) as the last bytes of stdout and of stderr, and stays
-//! alive. The container therefore lives on after the program, and so does
+//! alive. The sandbox therefore lives on after the program, and so does
 //! its cgroup: the supervisor reads the final CPU time, memory peak and OOM
-//! count there before it removes the container (Docker deletes a
+//! count there before it tears the sandbox down (Docker deletes a
 //! container's cgroup as soon as its PID 1 exits). The nonce marks where the
 //! program's output ends; a program that guessed it could only end its own
 //! run early with a status of its choosing, which it can do anyway.
 //!
-//! The loader is Python because the image has nothing else worth writing it
-//! in, and it starts while the container waits in the pool: a run only pays
-//! for its `fork` and `execve`.
-use serde::Serialize;
+//! The loader is Python because the Docker image has nothing else worth
+//! writing it in (and natively it needs nothing beyond the python3 that is
+//! bound in anyway), and it starts while the sandbox waits in its pool: a
+//! run only pays for its `fork` and `execve`.
+//!
+//! [`supervise`] is the one supervisor of a loader-driven run, for both
+//! backends: it splits the output from the trailers, enforces the wall-time,
+//! CPU and output limits and builds the [`RunOutcome`]; what differs (how to
+//! read the CPU counter, how to kill, where the final numbers come from) is
+//! behind [`LoadedRun`].
+use std::future::Future;
+use std::time::Duration;
 
-use crate::{Limits, RunSpec};
+use futures::{Stream, StreamExt as _};
+use nix::libc;
+use serde::Serialize;
+use tokio::io::{AsyncWrite, AsyncWriteExt as _};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::native::Captured;
+use crate::{
+    Error, Event, ExitStatus, LimitKind, Limits, Result, RunOutcome, RunSpec, Stream as OutStream,
+};
 
 /// Bytes of the nonce that starts the header and each trailer.
 pub(crate) const NONCE_LEN: usize = 32;
@@ -33,9 +52,9 @@ pub(crate) const NONCE_LEN: usize = 32;
 /// `f` the loader failed before the program started) and `%+011d`.
 pub(crate) const STATUS_LEN: usize = 12;
 
-/// PID 1 of a sandbox container: `python3 -I -S -c LOADER <idle seconds>`.
+/// PID 1 of a pooled sandbox: `python3 -I -S -c LOADER <idle seconds>`.
 /// It exits on its own after `<idle seconds>` without a run, and again that
-/// long after a run, so a container whose owner died goes away by itself.
+/// long after a run, so a sandbox whose owner died goes away by itself.
 pub(crate) const LOADER: &str = r#"
 import json, os, resource, select, signal, sys
 
@@ -179,7 +198,7 @@ pub(crate) fn preamble(nonce: &[u8; NONCE_LEN], spec: &RunSpec) -> Vec<u8> {
     bytes
 }
 
-/// The same rlimits as the native backend (see `native::set_rlimits`): CPU
+/// The same rlimits as a cold native run (see `native::set_rlimits`): CPU
 /// rounded up plus one second as a second fence behind the cgroup, the file
 /// size limit, no core dumps.
 fn rlimits(limits: &Limits) -> Vec<(&'static str, u64)> {
@@ -290,6 +309,209 @@ pub(crate) fn nonce() -> std::io::Result<[u8; NONCE_LEN]> {
         out[2 * i..2 * i + 2].copy_from_slice(hex.as_bytes());
     }
     Ok(out)
+}
+
+/// How often the supervisor samples CPU time.
+const CPU_POLL: Duration = Duration::from_millis(50);
+/// How long to wait for the loader's trailers once the program is gone.
+pub(crate) const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+/// A chunk of the sandbox's output, before the trailer is split off.
+pub(crate) type Chunk = std::io::Result<(OutStream, Vec<u8>)>;
+
+/// What a backend knows at the end of a run.
+#[derive(Debug, Default)]
+pub(crate) struct Final {
+    pub(crate) cpu: Duration,
+    pub(crate) peak_memory: u64,
+    pub(crate) oom_killed: bool,
+    /// Only where OOM kills are not counted (the Docker stats API): usage
+    /// reached the memory limit at some point, so a SIGKILL nobody here
+    /// sent is the OOM killer's.
+    pub(crate) memory_limit_reached: bool,
+    pub(crate) pids_refused: bool,
+}
+
+/// One backend's side of a loader-driven run, for [`supervise`].
+pub(crate) trait LoadedRun: Sync {
+    /// Names the sandbox in logs (a container id, a cgroup).
+    fn name(&self) -> &str;
+    /// CPU time of the run so far, if it can be read now.
+    fn cpu(&self) -> Option<Duration>;
+    /// Kills the program's processes. Returns `true` when the loader went
+    /// too (so no trailer will come).
+    fn kill_program(&self) -> impl Future<Output = bool> + Send;
+    /// The run's final numbers, read once the program is gone.
+    fn final_stats(&self) -> impl Future<Output = Final> + Send;
+    /// The exit status when the loader wrote no trailer; `killed`: the
+    /// supervisor killed the loader with the program.
+    fn exit_without_trailer(&self, killed: bool)
+    -> impl Future<Output = Result<ExitStatus>> + Send;
+}
+
+/// Writes the session's stdin into the sandbox's; the channel ending (the
+/// session closed stdin or went away) closes it.
+pub(crate) async fn feed_stdin(
+    mut input: impl AsyncWrite + Unpin,
+    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+) {
+    while let Some(bytes) = rx.recv().await {
+        // EPIPE when the program exits without reading: not our concern.
+        if input.write_all(&bytes).await.is_err() {
+            return;
+        }
+    }
+    let _ = input.shutdown().await;
+}
+
+/// Watches a run until the loader's trailers (or the sandbox's end):
+/// enforces the wall-time, CPU and output limits, forwards kept output as
+/// events, and builds the outcome. The preamble must already be on its way
+/// to the loader's stdin.
+pub(crate) async fn supervise(
+    run: &impl LoadedRun,
+    limits: &Limits,
+    nonce: [u8; NONCE_LEN],
+    mut output: impl Stream<Item = Chunk> + Unpin,
+    events: &mpsc::UnboundedSender<Event>,
+    mut kill_rx: oneshot::Receiver<()>,
+) -> Result<RunOutcome> {
+    let started = Instant::now();
+    let cap = usize::try_from(limits.output_bytes).unwrap_or(usize::MAX);
+    let mut out = Captured::new(cap);
+    let mut err = Captured::new(cap);
+    let mut out_demux = Demux::new(nonce);
+    let mut err_demux = Demux::new(nonce);
+    let deadline = started + limits.wall_time;
+    let mut cpu_tick = tokio::time::interval(CPU_POLL);
+    cpu_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+
+    let mut killed_for: Option<LimitKind> = None;
+    let mut kill_requested = false;
+    let mut loader_killed = false;
+    let mut wall_time: Option<Duration> = None;
+    let mut output_open = true;
+    let mut drain_deadline: Option<Instant> = None;
+
+    let push = |stream: OutStream, bytes: &[u8], out: &mut Captured, err: &mut Captured| {
+        let captured = match stream {
+            OutStream::Stdout => out,
+            OutStream::Stderr => err,
+        };
+        if let Some(kept) = captured.push(bytes) {
+            let _ = events.send(Event::Output(stream, kept.to_vec()));
+        }
+        captured.truncated
+    };
+
+    while output_open && !(out_demux.ended() && err_demux.ended()) {
+        let program_done = wall_time.is_some();
+        tokio::select! {
+            item = output.next() => match item {
+                Some(Ok((stream, message))) => {
+                    let demux = match stream {
+                        OutStream::Stdout => &mut out_demux,
+                        OutStream::Stderr => &mut err_demux,
+                    };
+                    let program = demux.push(&message);
+                    let truncated = push(stream, &program, &mut out, &mut err);
+                    if stream == OutStream::Stdout && out_demux.ended() && wall_time.is_none() {
+                        wall_time = Some(started.elapsed());
+                        drain_deadline = Some(Instant::now() + DRAIN_GRACE);
+                    }
+                    if truncated && killed_for.is_none() && wall_time.is_none() {
+                        killed_for = Some(LimitKind::Output);
+                        loader_killed |= run.kill_program().await;
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(sandbox = %run.name(), error = %e, "output stream failed");
+                    output_open = false;
+                }
+                None => output_open = false,
+            },
+            // Fires on `Session::kill` and when the session is dropped.
+            _ = &mut kill_rx, if !kill_requested && !program_done => {
+                kill_requested = true;
+                loader_killed |= run.kill_program().await;
+            }
+            () = tokio::time::sleep_until(deadline), if !program_done && killed_for.is_none() => {
+                killed_for = Some(LimitKind::Wall);
+                loader_killed |= run.kill_program().await;
+            }
+            _ = cpu_tick.tick(), if !program_done && killed_for.is_none() => {
+                if run.cpu().is_some_and(|used| used >= limits.cpu_time) {
+                    killed_for = Some(LimitKind::Cpu);
+                    loader_killed |= run.kill_program().await;
+                }
+            }
+            () = sleep_until_opt(drain_deadline), if drain_deadline.is_some() => {
+                tracing::warn!(sandbox = %run.name(), "no trailer on stderr after the program ended");
+                break;
+            }
+        }
+    }
+    // Output held back as a possible nonce prefix when a stream ended
+    // without its trailer belongs to the program.
+    let held = out_demux.take_held();
+    push(OutStream::Stdout, &held, &mut out, &mut err);
+    let held = err_demux.take_held();
+    push(OutStream::Stderr, &held, &mut out, &mut err);
+
+    let stats = run.final_stats().await;
+    let wall_time = wall_time.unwrap_or_else(|| started.elapsed());
+    let exit = match out_demux.status() {
+        Some(Status::Exited(code)) => ExitStatus::Code(code),
+        Some(Status::Signalled(signal)) => ExitStatus::Signal(signal),
+        Some(Status::LoaderFailed) => {
+            return Err(Error::Supervise(std::io::Error::other(format!(
+                "the sandbox loader failed: {}",
+                String::from_utf8_lossy(&err.bytes).trim()
+            ))));
+        }
+        // No trailer: the sandbox itself ended (killed by us, or its
+        // loader died).
+        None => run.exit_without_trailer(loader_killed).await?,
+    };
+    // Where OOM kills are not counted, a SIGKILL nobody here sent after
+    // usage reached the memory limit is the OOM killer.
+    let oom_killed = stats.oom_killed
+        || (killed_for.is_none()
+            && !kill_requested
+            && exit == ExitStatus::Signal(libc::SIGKILL)
+            && stats.memory_limit_reached);
+    let limit_hit = killed_for.or_else(|| {
+        if oom_killed {
+            Some(LimitKind::Memory)
+        } else if stats.cpu >= limits.cpu_time || exit == ExitStatus::Signal(libc::SIGXCPU) {
+            Some(LimitKind::Cpu)
+        } else if exit == ExitStatus::Signal(libc::SIGXFSZ) {
+            Some(LimitKind::FileSize)
+        } else if stats.pids_refused {
+            Some(LimitKind::Processes)
+        } else {
+            None
+        }
+    });
+    tracing::debug!(?exit, ?limit_hit, cpu = ?stats.cpu, ?wall_time, "run finished");
+    Ok(RunOutcome {
+        exit,
+        stdout: out.bytes,
+        stderr: err.bytes,
+        stdout_truncated: out.truncated,
+        stderr_truncated: err.truncated,
+        cpu_time: stats.cpu,
+        wall_time,
+        peak_memory_bytes: stats.peak_memory,
+        limit_hit,
+    })
+}
+
+pub(crate) async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
 }
 
 #[cfg(test)]
