@@ -320,6 +320,13 @@ pub struct ServeArgs {
     /// How long a mutation waits for the read models to show its own write, in ms.
     #[arg(long, env = "PYDOJO_CONSISTENCY_TIMEOUT_MS", default_value_t = 10_000)]
     pub consistency_timeout_ms: u64,
+
+    /// Messages each live channel (events, judge progress, leaderboards)
+    /// holds for its slowest subscriber. A subscriber further behind is
+    /// resynced with the current state, so this bounds the memory of live
+    /// updates whatever the clients do.
+    #[arg(long, env = "PYDOJO_LIVE_CAPACITY", default_value_t = 256)]
+    pub live_capacity: usize,
 }
 
 #[cfg(test)]

@@ -155,6 +155,8 @@ pub struct App {
     projections: tokio::task::JoinHandle<()>,
     housekeeping: tokio::task::JoinHandle<()>,
     judge: Vec<tokio::task::JoinHandle<()>>,
+    live_feed: tokio::task::JoinHandle<()>,
+    live: graphql::Live,
 }
 
 impl App {
@@ -170,6 +172,7 @@ impl App {
             .context("cannot bring the read models up to date")?;
         tracing::info!(events = caught_up, "read models caught up with the log");
         let progress = runner.progress();
+        let live = graphql::Live::new(args.live_capacity, progress.current());
         let limits = graphql::RateLimits {
             auth_per_minute: args.auth_rate_per_minute,
             submit_per_minute: args.submit_rate_per_minute,
@@ -194,6 +197,7 @@ impl App {
                 store.clone(),
                 commands.clone(),
                 sandbox.clone(),
+                live.clone(),
             ) {
                 Ok(task) => vec![task],
                 Err(e) => {
@@ -208,7 +212,14 @@ impl App {
             // Asked for on purpose, so a NATS server that cannot be reached
             // stops the start with the reason rather than queue silently.
             (JudgeMode::Nats, _) => {
-                start_nats_judge(&args.storage, &args.nats, store.clone(), commands.clone()).await?
+                start_nats_judge(
+                    &args.storage,
+                    &args.nats,
+                    store.clone(),
+                    commands.clone(),
+                    live.clone(),
+                )
+                .await?
             }
             (JudgeMode::Off, _) => vec![],
         };
@@ -221,8 +232,15 @@ impl App {
             Arc::new(playground::SandboxPlayground::new(sandbox, limits))
                 as Arc<dyn graphql::SnippetRunner>
         });
+        let live_feed = tokio::spawn(graphql::live::follow(
+            live.clone(),
+            store.clone(),
+            db.clone(),
+            progress.clone(),
+        ));
         let services = graphql::Services {
             playground,
+            live: live.clone(),
             commands,
             db,
             progress,
@@ -260,12 +278,19 @@ impl App {
             projections,
             housekeeping,
             judge,
+            live_feed,
+            live,
         })
     }
 
     /// The address the API listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The hub subscriptions listen to (tests use it to check its bounds).
+    pub fn live(&self) -> graphql::Live {
+        self.live.clone()
     }
 
     /// Runs until Ctrl-C or SIGTERM, or until a part fails.
@@ -275,6 +300,7 @@ impl App {
             projections,
             housekeeping,
             judge,
+            live_feed,
             ..
         } = self;
         let result = tokio::select! {
@@ -282,6 +308,7 @@ impl App {
             r = projections => { r.context("the projection runner panicked")?; bail!("the projection runner stopped") }
         };
         housekeeping.abort();
+        live_feed.abort();
         // Safe at any point: the outbox's checkpoint moves only after a
         // PubAck, and an unacked result or job comes back from JetStream.
         for task in judge {
@@ -333,9 +360,14 @@ async fn start_nats_judge(
     nats: &NatsArgs,
     store: SharedStore,
     commands: Commands,
+    live: graphql::Live,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
     ensure_data_dir(&storage.data_dir)?;
     let client = connect_nats(nats, "pydojo-api").await?;
+    let progress = client
+        .subscribe(format!("{}.progress.*", nats.nats_subject_prefix))
+        .await
+        .context("cannot subscribe to the executors' progress on NATS")?;
     let js = async_nats::jetstream::new(client);
     let topology = nats.topology();
     let checkpoint =
@@ -361,7 +393,31 @@ async fn start_nats_judge(
     Ok(vec![
         tokio::spawn(outbox.run()),
         tokio::spawn(results.run()),
+        tokio::spawn(relay_progress(progress, live)),
     ])
+}
+
+/// Passes the executors' per-test progress (core NATS, so every API node
+/// hears all of it) to this node's subscribers.
+async fn relay_progress(mut messages: async_nats::Subscriber, live: graphql::Live) {
+    use futures::StreamExt;
+    while let Some(message) = messages.next().await {
+        match serde_json::from_slice::<executor::nats::ProgressUpdate>(&message.payload) {
+            Ok(update) => live.report_progress(tested(update)),
+            Err(e) => {
+                tracing::debug!(subject = %message.subject, error = %e, "ignoring a progress message that does not decode")
+            }
+        }
+    }
+}
+
+fn tested(update: executor::nats::ProgressUpdate) -> graphql::JudgeProgress {
+    graphql::JudgeProgress {
+        submission_id: update.submission_id,
+        test: Some(update.test),
+        passed: update.passed,
+        total: update.total,
+    }
 }
 
 /// `pydojo executor`: judges jobs from JetStream in this machine's sandbox
@@ -412,6 +468,7 @@ fn start_embedded_judge(
     store: SharedStore,
     commands: Commands,
     sandbox: Arc<dyn sandbox::DynSandbox>,
+    live: graphql::Live,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     ensure_data_dir(&storage.data_dir)?;
     let checkpoint = executor::FileCheckpoint::new(&storage.data_dir.join("judge.checkpoint"));
@@ -420,7 +477,21 @@ fn start_embedded_judge(
         commands,
         Arc::new(executor::Judge::new(sandbox)),
         checkpoint,
-    )?;
+    )?
+    .with_progress(Arc::new(move |progress| {
+        live.report_progress(match progress {
+            executor::QueueProgress::Started {
+                submission_id,
+                total,
+            } => graphql::JudgeProgress {
+                submission_id,
+                test: None,
+                passed: 0,
+                total,
+            },
+            executor::QueueProgress::Tested(update) => tested(update),
+        })
+    }));
     tracing::info!("judging submissions in this process");
     Ok(tokio::spawn(queue.run()))
 }

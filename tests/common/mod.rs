@@ -2,6 +2,8 @@
 //! PostgreSQL database) and talks to it over HTTP like a client would.
 #![allow(dead_code)]
 
+pub mod ws;
+
 use std::net::SocketAddr;
 
 use pydojo::config::{Durability, Secret, ServeArgs, StorageArgs, StoreBackend};
@@ -39,6 +41,7 @@ pub fn serve_args(storage: StorageArgs) -> ServeArgs {
         auth_rate_per_minute: 10_000,
         submit_rate_per_minute: 10_000,
         consistency_timeout_ms: 10_000,
+        live_capacity: 256,
         judge: pydojo::config::JudgeMode::Embedded,
         nats: nats_args("nats://127.0.0.1:4222"),
         playground_rate_per_minute: 10_000,
@@ -91,15 +94,20 @@ impl TestApp {
         let mut args = serve_args(storage.clone());
         tweak(&mut args);
         let app = pydojo::App::build(args).await.expect("app starts");
+        Some(Self::from_app(app, storage, dir))
+    }
+
+    /// Runs an app built by the test itself.
+    pub fn from_app(app: pydojo::App, storage: StorageArgs, dir: tempfile::TempDir) -> Self {
         let addr = app.addr();
         let task = tokio::spawn(app.run_until_stopped());
-        Some(Self {
+        Self {
             addr,
             client: reqwest::Client::new(),
             storage,
             dir,
             task,
-        })
+        }
     }
 
     pub fn url(&self) -> String {

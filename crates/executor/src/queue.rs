@@ -16,11 +16,12 @@ use std::time::Duration;
 
 use commands::Commands;
 use domain::codec::{self, Event};
-use domain::submission::{SubmissionEvent, Verdict, VerdictKind};
+use domain::submission::{SubmissionEvent, TestOutcome, Verdict, VerdictKind};
 use sandbox::Sandbox;
 use store::{Cursor, RecordedEvent, SharedStore, Subscription};
 
 use crate::Judge;
+use crate::nats::ProgressUpdate;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -92,14 +93,43 @@ impl FileCheckpoint {
     }
 }
 
+/// What the embedded queue announces while it judges, for live display.
+/// Best effort: the verdict itself always travels through the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueProgress {
+    /// The judge took the submission; `total` tests are to run.
+    Started {
+        submission_id: domain::SubmissionId,
+        total: u32,
+    },
+    /// One test ended (the same message executors publish over NATS).
+    Tested(ProgressUpdate),
+}
+
+/// Where progress goes. Called from the judging task, so it must not block
+/// (a bounded broadcast's `send` is the intended target).
+pub type ProgressSink = Arc<dyn Fn(QueueProgress) + Send + Sync>;
+
 /// Judges submissions as they appear in the log.
-#[derive(Debug)]
 pub struct EmbeddedQueue<S> {
     commands: Commands,
     judge: Arc<Judge<S>>,
     subscription: Subscription,
     checkpoint: FileCheckpoint,
     concurrency: usize,
+    progress: Option<ProgressSink>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for EmbeddedQueue<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedQueue")
+            .field("judge", &self.judge)
+            .field("subscription", &self.subscription)
+            .field("checkpoint", &self.checkpoint)
+            .field("concurrency", &self.concurrency)
+            .field("progress", &self.progress.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S: Sandbox + Send + Sync + 'static> EmbeddedQueue<S> {
@@ -116,7 +146,14 @@ impl<S: Sandbox + Send + Sync + 'static> EmbeddedQueue<S> {
             subscription: store::subscribe(store, start, 100),
             checkpoint,
             concurrency: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            progress: None,
         })
+    }
+
+    /// Announces each judgement's start and each test's outcome to `sink`.
+    pub fn with_progress(mut self, sink: ProgressSink) -> Self {
+        self.progress = Some(sink);
+        self
     }
 
     /// Judges up to `n` submissions at once (default: one per CPU).
@@ -194,8 +231,8 @@ impl<S: Sandbox + Send + Sync + 'static> EmbeddedQueue<S> {
                 }
             }
             let (commands, judge) = (self.commands.clone(), self.judge.clone());
-            let recorded = recorded.clone();
-            running.spawn(async move { judge_one(&commands, &judge, &recorded).await });
+            let (recorded, progress) = (recorded.clone(), self.progress.clone());
+            running.spawn(async move { judge_one(&commands, &judge, &recorded, progress).await });
         }
         while let Some(joined) = running.join_next().await {
             collect(joined);
@@ -268,13 +305,37 @@ async fn judge_one<S: Sandbox>(
     commands: &Commands,
     judge: &Judge<S>,
     recorded: &RecordedEvent,
+    progress: Option<ProgressSink>,
 ) -> Result<(), QueueError> {
     let Some(job) = pending_job(commands, recorded).await? else {
         return Ok(());
     };
-    let verdict = match &job.spec {
-        Some(spec) => judge.judge(spec, &job.code).await,
-        None => internal_error(format!(
+    let verdict = match (&job.spec, progress) {
+        (Some(spec), Some(sink)) => {
+            let submission_id = job.submission_id;
+            let total =
+                u32::try_from(spec.examples.len() + spec.hidden_tests.len()).unwrap_or(u32::MAX);
+            sink(QueueProgress::Started {
+                submission_id,
+                total,
+            });
+            let mut passed = 0;
+            judge
+                .judge_with_progress(spec, &job.code, |test: &TestOutcome| {
+                    if test.verdict == VerdictKind::Accepted {
+                        passed += 1;
+                    }
+                    sink(QueueProgress::Tested(ProgressUpdate {
+                        submission_id,
+                        test: test.clone(),
+                        passed,
+                        total,
+                    }));
+                })
+                .await
+        }
+        (Some(spec), None) => judge.judge(spec, &job.code).await,
+        (None, _) => internal_error(format!(
             "problem {} has no version {}",
             job.problem_id, job.problem_version
         )),

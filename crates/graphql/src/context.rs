@@ -132,6 +132,8 @@ pub struct Services {
     pub consistency_timeout: Duration,
     /// The playground's sandbox; `None` where none works on this machine.
     pub playground: Option<Arc<dyn SnippetRunner>>,
+    /// What subscriptions listen to.
+    pub live: crate::live::Live,
 }
 
 impl Services {

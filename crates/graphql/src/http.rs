@@ -1,4 +1,5 @@
-//! The HTTP surface: POST /graphql, GraphiQL, health.
+//! The HTTP surface: POST /graphql, subscriptions over WebSocket at /ws,
+//! GraphiQL, health.
 //!
 //! GraphQL POSTs go through our own handler instead of the stock extractor,
 //! so that every failure (a body over the limit, a body that is not JSON, a
@@ -17,14 +18,15 @@ use axum::{Json, Router};
 use commands::Actor;
 use serde_json::json;
 
+use crate::auth::Claims;
 use crate::context::{RequestCtx, Services};
-use crate::error::Code;
+use crate::error::{Code, api_error};
 use crate::schema::AppSchema;
 
 #[derive(Clone)]
-struct AppState {
-    schema: AppSchema,
-    services: Services,
+pub(crate) struct AppState {
+    pub schema: AppSchema,
+    pub services: Services,
 }
 
 /// The API's routes. `body_limit` caps every request body, in bytes.
@@ -32,6 +34,7 @@ pub fn router(services: Services, body_limit: usize) -> Router {
     let schema = crate::schema::build(Some(services.clone()));
     Router::new()
         .route("/graphql", get(use_post).post(graphql))
+        .route("/ws", get(crate::ws::upgrade))
         .route("/graphiql", get(graphiql))
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(body_limit))
@@ -39,7 +42,7 @@ pub fn router(services: Services, body_limit: usize) -> Router {
         .with_state(AppState { schema, services })
 }
 
-fn error_response(status: StatusCode, code: Code, message: &str) -> Response {
+pub(crate) fn error_response(status: StatusCode, code: Code, message: &str) -> Response {
     (
         status,
         Json(
@@ -114,16 +117,56 @@ async fn authenticate(s: &Services, headers: &HeaderMap) -> Result<Option<Actor>
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let unauthenticated = |m: &str| (Code::Unauthenticated, m.to_string());
     let token = value
         .to_str()
         .ok()
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| unauthenticated("the Authorization header must be `Bearer <token>`"))?;
+        .ok_or_else(|| {
+            (
+                Code::Unauthenticated,
+                "the Authorization header must be `Bearer <token>`".to_string(),
+            )
+        })?;
+    Ok(Some(verify(s, token).await?.actor))
+}
+
+/// A verified token and whose it is.
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    pub actor: Actor,
+    pub claims: Claims,
+}
+
+impl Session {
+    /// Checks the session again against the user's current state, as every
+    /// HTTP request does: long-lived connections must not outlive a
+    /// deactivation, a password change or the token's expiry.
+    pub async fn recheck(&self, s: &Services) -> async_graphql::Result<Actor> {
+        if self.claims.exp < chrono::Utc::now().timestamp() {
+            return Err(api_error(
+                Code::Unauthenticated,
+                "the token has expired; log in again",
+            ));
+        }
+        current_actor(s, &self.claims)
+            .await
+            .map_err(|(code, message)| api_error(code, message))
+    }
+}
+
+/// Checks a token's signature, expiry, session epoch and user, exactly as
+/// for an HTTP request.
+pub(crate) async fn verify(s: &Services, token: &str) -> Result<Session, (Code, String)> {
     let claims = s
         .keys
         .verify(token.trim())
-        .map_err(|m| unauthenticated(&m))?;
+        .map_err(|m| (Code::Unauthenticated, m))?;
+    let actor = current_actor(s, &claims).await?;
+    Ok(Session { actor, claims })
+}
+
+async fn current_actor(s: &Services, claims: &Claims) -> Result<Actor, (Code, String)> {
+    let unauthenticated = |m: &str| (Code::Unauthenticated, m.to_string());
     let user = projections::queries::user_by_id(&s.db, claims.sub)
         .await
         .map_err(|e| {
@@ -142,16 +185,17 @@ async fn authenticate(s: &Services, headers: &HeaderMap) -> Result<Option<Actor>
     if user.session_epoch != claims.epoch {
         return Err(unauthenticated("this session has ended; log in again"));
     }
-    Ok(Some(Actor {
+    Ok(Actor {
         user_id: user.user_id,
         role: user.role,
-    }))
+    })
 }
 
 async fn graphiql() -> Html<String> {
     Html(
         GraphiQLSource::build()
             .endpoint("/graphql")
+            .subscription_endpoint("/ws")
             .title("PyDojo GraphiQL")
             .finish(),
     )

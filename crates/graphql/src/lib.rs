@@ -10,18 +10,28 @@
 //!   NOT_FOUND, CONFLICT, BAD_USER_INPUT, RATE_LIMITED, INTERNAL); internal
 //!   details are logged, never shown.
 //! - Tokens are checked against the user's current state on each request, so
-//!   deactivation and password changes end sessions at once.
+//!   deactivation and password changes end sessions at once. WebSocket
+//!   connections check theirs at `connection_init` and again at each
+//!   subscription.
+//! - Subscriptions hear of a change only once the read models have applied
+//!   it ([`live::follow`] trails the projection runner), through bounded
+//!   broadcasts: a client that falls behind is resynced with the current
+//!   state, never buffered for without bound.
 
 pub mod auth;
 pub mod context;
 pub mod error;
 mod http;
+pub mod live;
 pub mod schema;
 mod stats;
+mod subscription;
 mod types;
+mod ws;
 
 pub use context::{Limiters, RateLimits, Services, SnippetReport, SnippetRunner};
 pub use http::router;
+pub use live::{JudgeProgress, Live};
 
 /// The schema in SDL, as committed in `schema.graphql`.
 pub fn sdl() -> String {

@@ -1,6 +1,6 @@
 //! The query and mutation roots.
 
-use async_graphql::{Context, EmptySubscription, ID, Object, Schema};
+use async_graphql::{Context, ID, Object, Schema};
 use commands::Actor;
 use domain::{SubmissionId, UserId};
 use projections::queries::{self, ProblemFilter};
@@ -8,9 +8,10 @@ use projections::queries::{self, ProblemFilter};
 use crate::context::{RequestCtx, Services};
 use crate::error::{Code, api_error, from_command, from_read};
 use crate::stats::{self, Analytics, LeaderboardPage, ProblemStats, Profile, RankingPage};
+use crate::subscription::Subscription;
 use crate::types::*;
 
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 /// Limits that keep one query from costing the server too much.
 pub const MAX_DEPTH: usize = 12;
@@ -18,7 +19,7 @@ pub const MAX_COMPLEXITY: usize = 2000;
 const MAX_PAGE: i32 = 100;
 
 pub fn build(services: Option<Services>) -> AppSchema {
-    let builder = Schema::build(Query, Mutation, EmptySubscription)
+    let builder = Schema::build(Query, Mutation, Subscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(32)

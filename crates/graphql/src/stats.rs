@@ -148,22 +148,24 @@ pub struct RankingPage {
     pub has_next_page: bool,
 }
 
+impl From<ranking::RankingEntry> for RankingEntry {
+    fn from(e: ranking::RankingEntry) -> Self {
+        Self {
+            rank: e.rank,
+            user_id: ID(e.user_id.to_string()),
+            username: e.username,
+            submission_id: ID(e.submission_id.to_string()),
+            runtime_ms: e.runtime_ms,
+            memory_kb: e.memory_kb,
+            submitted_at: e.submitted_at,
+            cursor: e.cursor,
+        }
+    }
+}
+
 impl From<ranking::Page<ranking::RankingEntry>> for RankingPage {
     fn from(p: ranking::Page<ranking::RankingEntry>) -> Self {
-        let entries: Vec<RankingEntry> = p
-            .entries
-            .into_iter()
-            .map(|e| RankingEntry {
-                rank: e.rank,
-                user_id: ID(e.user_id.to_string()),
-                username: e.username,
-                submission_id: ID(e.submission_id.to_string()),
-                runtime_ms: e.runtime_ms,
-                memory_kb: e.memory_kb,
-                submitted_at: e.submitted_at,
-                cursor: e.cursor,
-            })
-            .collect();
+        let entries: Vec<RankingEntry> = p.entries.into_iter().map(Into::into).collect();
         Self {
             end_cursor: entries.last().map(|e| e.cursor.clone()),
             entries,

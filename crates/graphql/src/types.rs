@@ -209,8 +209,20 @@ impl Verdict {
     }
 }
 
+impl From<sub::TestOutcome> for TestResult {
+    fn from(t: sub::TestOutcome) -> Self {
+        Self {
+            index: t.index,
+            hidden: t.hidden,
+            verdict: t.verdict.into(),
+            runtime_ms: t.runtime_ms,
+            memory_kb: t.memory_kb,
+        }
+    }
+}
+
 impl Verdict {
-    fn new(v: sub::Verdict, problem_id: domain::ProblemId) -> Self {
+    pub(crate) fn new(v: sub::Verdict, problem_id: domain::ProblemId) -> Self {
         Self {
             problem_id,
             kind: v.kind.into(),
@@ -218,17 +230,7 @@ impl Verdict {
             total: v.total,
             runtime_ms: v.runtime_ms,
             memory_kb: v.memory_kb,
-            tests: v
-                .tests
-                .into_iter()
-                .map(|t| TestResult {
-                    index: t.index,
-                    hidden: t.hidden,
-                    verdict: t.verdict.into(),
-                    runtime_ms: t.runtime_ms,
-                    memory_kb: t.memory_kb,
-                })
-                .collect(),
+            tests: v.tests.into_iter().map(Into::into).collect(),
             failed_example: v.failed_example.map(|f| FailedExample {
                 index: f.index,
                 input: f.input,

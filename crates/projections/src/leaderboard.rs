@@ -296,3 +296,23 @@ pub async fn standing(db: &ReadDb, user: UserId) -> Result<Option<LeaderboardEnt
         ..mine
     }))
 }
+
+/// Whether `submission` is the user's solve of `problem` (their earliest
+/// accepted submission to it), i.e. its verdict moved their standing.
+pub async fn is_solve(
+    db: &ReadDb,
+    user: UserId,
+    problem: ProblemId,
+    submission: domain::SubmissionId,
+) -> Result<bool> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT s.solved_at FROM leaderboard_solves s JOIN leaderboard_submissions m ON m.submission_id = $3 \
+         WHERE s.user_id = $1 AND s.problem_id = $2 AND s.solved_at = m.created_at",
+    )
+    .bind(user.to_string())
+    .bind(problem.to_string())
+    .bind(submission.to_string())
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(found.is_some())
+}

@@ -379,3 +379,16 @@ pub async fn all_distributions(
         })
         .collect())
 }
+
+/// Whether `submission` is now its author's best on `problem`, i.e. its
+/// verdict moved the problem's ranking.
+pub async fn is_best(db: &ReadDb, problem: ProblemId, submission: SubmissionId) -> Result<bool> {
+    let found: Option<String> = sqlx::query_scalar(
+        "SELECT user_id FROM ranking_best WHERE problem_id = $1 AND submission_id = $2",
+    )
+    .bind(problem.to_string())
+    .bind(submission.to_string())
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(found.is_some())
+}

@@ -55,6 +55,14 @@ impl Progress {
             .await
             .is_ok_and(|r| r.is_ok())
     }
+
+    /// Waits until the projections have applied something after `cursor`
+    /// and returns how far they got; `None` once the runner is gone. Live
+    /// feeds follow this, so nobody hears of a change before the read models
+    /// show it.
+    pub async fn advanced_past(&mut self, cursor: Cursor) -> Option<Cursor> {
+        self.0.wait_for(|c| *c > cursor).await.ok().map(|c| *c)
+    }
 }
 
 #[derive(Debug)]
