@@ -297,6 +297,17 @@ pub struct ServeArgs {
     #[arg(long, env = "PYDOJO_JUDGE", value_enum, default_value_t = JudgeMode::Embedded)]
     pub judge: JudgeMode,
 
+    /// On an empty data directory: create an admin and two users with
+    /// passwords generated now and printed once, and import the starter
+    /// problems from --demo-problems. Changes nothing on a data directory
+    /// that already has events.
+    #[arg(long, env = "PYDOJO_DEMO")]
+    pub demo: bool,
+
+    /// The problem packages --demo imports.
+    #[arg(long, env = "PYDOJO_DEMO_PROBLEMS", default_value = "problems")]
+    pub demo_problems: PathBuf,
+
     /// NATS JetStream, for --judge nats.
     #[command(flatten)]
     pub nats: NatsArgs,

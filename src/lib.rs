@@ -4,8 +4,12 @@
 //! that end-to-end tests can start the real app in-process on port 0.
 
 pub mod bench;
+pub mod bench_live;
 pub mod config;
+pub mod demo;
 pub mod playground;
+pub mod problems;
+pub mod replay;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -157,6 +161,8 @@ pub struct App {
     judge: Vec<tokio::task::JoinHandle<()>>,
     live_feed: tokio::task::JoinHandle<()>,
     live: graphql::Live,
+    store: SharedStore,
+    progress: projections::Progress,
 }
 
 impl App {
@@ -232,6 +238,7 @@ impl App {
             Arc::new(playground::SandboxPlayground::new(sandbox, limits))
                 as Arc<dyn graphql::SnippetRunner>
         });
+        let app_store = store.clone();
         let live_feed = tokio::spawn(graphql::live::follow(
             live.clone(),
             store.clone(),
@@ -239,11 +246,12 @@ impl App {
             progress.clone(),
         ));
         let services = graphql::Services {
+            time_travel: Arc::new(graphql::TimeTravel::new(store.clone(), 4)),
             playground,
             live: live.clone(),
             commands,
             db,
-            progress,
+            progress: progress.clone(),
             keys: graphql::auth::Keys::new(
                 &secret,
                 Duration::from_secs(args.token_ttl_hours.max(1) * 3600),
@@ -280,6 +288,8 @@ impl App {
             judge,
             live_feed,
             live,
+            store: app_store,
+            progress,
         })
     }
 
@@ -291,6 +301,17 @@ impl App {
     /// The hub subscriptions listen to (tests use it to check its bounds).
     pub fn live(&self) -> graphql::Live {
         self.live.clone()
+    }
+
+    /// The event log this app appends to and follows; benchmarks append
+    /// through it so the projections hear of each append at once.
+    pub fn store(&self) -> SharedStore {
+        self.store.clone()
+    }
+
+    /// How far the projections have applied the log.
+    pub fn progress(&self) -> projections::Progress {
+        self.progress.clone()
     }
 
     /// Runs until Ctrl-C or SIGTERM, or until a part fails.

@@ -43,6 +43,8 @@ pub fn serve_args(storage: StorageArgs) -> ServeArgs {
         consistency_timeout_ms: 10_000,
         live_capacity: 256,
         judge: pydojo::config::JudgeMode::Embedded,
+        demo: false,
+        demo_problems: "problems".into(),
         nats: nats_args("nats://127.0.0.1:4222"),
         playground_rate_per_minute: 10_000,
         playground_wall_ms: 10_000,

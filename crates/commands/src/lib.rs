@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use domain::codec::{self, Event};
-use domain::problem::{Problem, ProblemCommand, ProblemSpec};
+use domain::problem::{Problem, ProblemCommand, ProblemSpec, ProblemState};
 use domain::reservation::{self, ReservationEvent, ReservationKind};
 use domain::submission::{ProblemFacts, Submission, SubmissionCommand};
 use domain::user::{self, Role, User, UserCommand, UserState};
@@ -408,6 +408,32 @@ impl Commands {
             .owner(ReservationKind::ProblemSlug, slug)
             .await?
             .map(ProblemId))
+    }
+
+    /// The acting identity of the admin named `username`, for commands run
+    /// from the command line (`pydojo problems import --admin NAME`).
+    /// NotFound if there is no such user, Forbidden if they are not an
+    /// active admin.
+    pub async fn admin_actor(&self, username: &str) -> Result<Actor> {
+        let id = self.user_id_of(username).await?;
+        let (user, _) = self.load::<User>(&user_stream(id)).await?;
+        match user.0 {
+            Some(state) if state.active && state.role == Role::Admin => Ok(Actor {
+                user_id: id,
+                role: state.role,
+            }),
+            Some(_) => Err(Error::Forbidden("not an active admin")),
+            None => Err(Error::Domain(DomainError::NotFound("user"))),
+        }
+    }
+
+    /// A problem as the log has it now, by slug.
+    pub async fn problem_by_slug(&self, slug: &str) -> Result<Option<ProblemState>> {
+        let Some(id) = self.problem_id_of(slug).await? else {
+            return Ok(None);
+        };
+        let (problem, _) = self.load::<Problem>(&problem_stream(id)).await?;
+        Ok(problem.0)
     }
 
     /// Admins only. The slug reservation and the problem's first event are one

@@ -134,6 +134,8 @@ pub struct Services {
     pub playground: Option<Arc<dyn SnippetRunner>>,
     /// What subscriptions listen to.
     pub live: crate::live::Live,
+    /// Models of the past, for `asOf`.
+    pub time_travel: Arc<crate::as_of::TimeTravel>,
 }
 
 impl Services {

@@ -17,7 +17,11 @@
 //!   it ([`live::follow`] trails the projection runner), through bounded
 //!   broadcasts: a client that falls behind is resynced with the current
 //!   state, never buffered for without bound.
+//! - `asOf` (admins) answers from the log replayed up to that moment into a
+//!   scratch model ([`as_of`]), through the same projections and queries as
+//!   the live answer, so the two cannot drift apart.
 
+pub mod as_of;
 pub mod auth;
 pub mod context;
 pub mod error;
@@ -29,6 +33,7 @@ mod subscription;
 mod types;
 mod ws;
 
+pub use as_of::TimeTravel;
 pub use context::{Limiters, RateLimits, Services, SnippetReport, SnippetRunner};
 pub use http::router;
 pub use live::{JudgeProgress, Live};

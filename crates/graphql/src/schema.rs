@@ -60,11 +60,11 @@ async fn load_user(s: &Services, id: UserId) -> async_graphql::Result<User> {
 }
 
 async fn load_problem(
-    s: &Services,
+    db: &projections::ReadDb,
     slug: &str,
     include_unpublished: bool,
 ) -> async_graphql::Result<Problem> {
-    queries::problem_by_slug(&s.db, slug, include_unpublished)
+    queries::problem_by_slug(db, slug, include_unpublished)
         .await
         .map_err(from_read)?
         .map(Problem::from)
@@ -198,75 +198,82 @@ impl Query {
 
     /// The global leaderboard: problems solved weighted by difficulty (easy
     /// 1, medium 2, hard 3), ties to whoever reached the score first. Pages
-    /// of `first` entries (at most 100) after the cursor `after`.
+    /// of `first` entries (at most 100) after the cursor `after`. `asOf`
+    /// (admins only): the leaderboard as it stood then, replayed from the log.
     async fn leaderboard(
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 20)] first: i32,
         after: Option<String>,
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
     ) -> async_graphql::Result<LeaderboardPage> {
         let first = stats::first(first)?;
-        let page =
-            projections::leaderboard::leaderboard(&services(ctx).db, first, after.as_deref())
-                .await
-                .map_err(from_read)?
-                .map_err(stats::bad_cursor)?;
+        let (db, _) = stats::read_model(ctx, as_of).await?;
+        let page = projections::leaderboard::leaderboard(&db, first, after.as_deref())
+            .await
+            .map_err(from_read)?
+            .map_err(stats::bad_cursor)?;
         Ok(page.into())
     }
 
     /// A problem's ranking: each user's best accepted submission, by runtime,
     /// then memory, then submission time. NOT_FOUND for a problem the caller
-    /// may not see.
+    /// may not see. `asOf` (admins only): the ranking as it stood then.
     async fn problem_ranking(
         &self,
         ctx: &Context<'_>,
         slug: String,
         #[graphql(default = 20)] first: i32,
         after: Option<String>,
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
     ) -> async_graphql::Result<RankingPage> {
         let first = stats::first(first)?;
-        let s = services(ctx);
-        let problem = load_problem(s, &slug, is_admin(ctx)).await?;
-        let page = projections::ranking::problem_ranking(
-            &s.db,
-            problem.problem_id,
-            first,
-            after.as_deref(),
-        )
-        .await
-        .map_err(from_read)?
-        .map_err(stats::bad_cursor)?;
+        let (db, _) = stats::read_model(ctx, as_of).await?;
+        let problem = load_problem(&db, &slug, is_admin(ctx)).await?;
+        let page =
+            projections::ranking::problem_ranking(&db, problem.problem_id, first, after.as_deref())
+                .await
+                .map_err(from_read)?
+                .map_err(stats::bad_cursor)?;
         Ok(page.into())
     }
 
     /// A user's progress: solved by difficulty, rank, acceptance, streaks,
     /// activity per day and recent submissions. NOT_FOUND for no such user.
-    async fn profile(&self, ctx: &Context<'_>, username: String) -> async_graphql::Result<Profile> {
-        let s = services(ctx);
-        let user = queries::user_by_username(&s.db, &username)
+    /// `asOf` (admins only): the profile as it stood then (streaks and the
+    /// default activity range end on that day).
+    async fn profile(
+        &self,
+        ctx: &Context<'_>,
+        username: String,
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> async_graphql::Result<Profile> {
+        let (db, now) = stats::read_model(ctx, as_of).await?;
+        let user = queries::user_by_username(&db, &username)
             .await
             .map_err(from_read)?
             .ok_or_else(|| api_error(Code::NotFound, "user not found"))?;
-        Profile::load(s, user.user_id, user.username).await
+        Profile::load(db, now, user.user_id, user.username).await
     }
 
     /// A problem's attempts, acceptance, verdict mix, and the runtime and
     /// memory distributions of its accepted submissions (histograms of at
     /// most `buckets` bars, 1 to 50). NOT_FOUND for a problem the caller may
-    /// not see.
+    /// not see. `asOf` (admins only): the statistics as they stood then.
     async fn problem_stats(
         &self,
         ctx: &Context<'_>,
         slug: String,
         #[graphql(default = 10)] buckets: i32,
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
     ) -> async_graphql::Result<ProblemStats> {
         let buckets = stats::buckets(buckets)?;
-        let s = services(ctx);
-        let problem = load_problem(s, &slug, is_admin(ctx)).await?;
-        let counts = projections::problem_stats::counts(&s.db, problem.problem_id)
+        let (db, _) = stats::read_model(ctx, as_of).await?;
+        let problem = load_problem(&db, &slug, is_admin(ctx)).await?;
+        let counts = projections::problem_stats::counts(&db, problem.problem_id)
             .await
             .map_err(from_read)?;
-        let (runtime, memory) = projections::ranking::distributions(&s.db, problem.problem_id)
+        let (runtime, memory) = projections::ranking::distributions(&db, problem.problem_id)
             .await
             .map_err(from_read)?;
         Ok(ProblemStats {
@@ -284,19 +291,24 @@ impl Query {
     }
 
     /// Admins only: activity per UTC day from `from` to `to` (default: the
-    /// 30 days that end today; at most 366), the verdict mix, playground use,
-    /// and every problem's time and memory statistics.
+    /// 30 days that end today, or on the `asOf` day; at most 366), the
+    /// verdict mix, playground use, and every problem's time and memory
+    /// statistics. `asOf`: all of it as it stood then, replayed from the log
+    /// (a replay up to that moment unless a recent `asOf` query cached it).
     async fn analytics(
         &self,
         ctx: &Context<'_>,
         from: Option<chrono::NaiveDate>,
         to: Option<chrono::NaiveDate>,
         #[graphql(default = 10)] buckets: i32,
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
     ) -> async_graphql::Result<Analytics> {
         request(ctx).admin()?;
-        let (from, to) = stats::date_range(from, to, 30)?;
         let buckets = stats::buckets(buckets)?;
-        Analytics::load(services(ctx), from, to, buckets).await
+        let today = as_of.unwrap_or_else(chrono::Utc::now).date_naive();
+        let (from, to) = stats::date_range(from, to, 30, today)?;
+        let (db, _) = stats::read_model(ctx, as_of).await?;
+        Analytics::load(&db, from, to, buckets).await
     }
 }
 
@@ -478,7 +490,7 @@ impl Mutation {
             .await
             .map_err(from_command)?;
         s.settle(done.cursor).await?;
-        load_problem(s, &slug, true).await
+        load_problem(&s.db, &slug, true).await
     }
 
     /// Admins only. Replaces the problem's content and bumps its version.
@@ -496,7 +508,7 @@ impl Mutation {
             .await
             .map_err(from_command)?;
         s.settle(done.cursor).await?;
-        load_problem(s, &slug, true).await
+        load_problem(&s.db, &slug, true).await
     }
 
     /// Admins only.
@@ -513,7 +525,7 @@ impl Mutation {
             .await
             .map_err(from_command)?;
         s.settle(done.cursor).await?;
-        load_problem(s, &slug, true).await
+        load_problem(&s.db, &slug, true).await
     }
 
     /// Admins only. Hides the problem from users; it can be published again.
@@ -530,7 +542,7 @@ impl Mutation {
             .await
             .map_err(from_command)?;
         s.settle(done.cursor).await?;
-        load_problem(s, &slug, true).await
+        load_problem(&s.db, &slug, true).await
     }
 
     /// Submits Python code (UTF-8, at most 64 KiB) to a published problem.

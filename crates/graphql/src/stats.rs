@@ -1,18 +1,18 @@
 //! The read side's rankings, leaderboard, profiles, problem statistics and
 //! admin analytics as GraphQL types, and the resolvers' shared checks.
 //!
-//! Every answer is computed from the read models as they are now. Resolvers
-//! take "today" from the clock here, never in the projections, so a later
-//! `asOf` argument only has to pass another date (and a read model as of
-//! then) down.
+//! Every answer is computed from the read models as they are now, or, with
+//! `asOf` (admins), from a model of the log replayed up to then
+//! ([`read_model`]). "Today" comes from here, never from the projections:
+//! the clock now, or the `asOf` moment.
 
 use async_graphql::{ComplexObject, Context, ID, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::UserId;
 use projections::distribution::Distribution;
-use projections::{analytics, leaderboard, profiles, ranking};
+use projections::{ReadDb, analytics, leaderboard, profiles, ranking};
 
-use crate::context::Services;
+use crate::context::{RequestCtx, Services};
 use crate::error::{Code, api_error, from_read};
 use crate::types::{Difficulty, VerdictKind};
 
@@ -39,13 +39,29 @@ pub fn bad_cursor(_: ranking::BadCursor) -> async_graphql::Error {
     )
 }
 
-/// `from..=to`, defaulting to the `default_days` days that end today.
+/// The read models to answer from and the moment they stand at: the live
+/// ones now, or (admins only) those of `as_of`, replayed from the log.
+pub async fn read_model(
+    ctx: &Context<'_>,
+    as_of: Option<DateTime<Utc>>,
+) -> async_graphql::Result<(ReadDb, DateTime<Utc>)> {
+    let s = ctx.data_unchecked::<Services>();
+    let Some(at) = as_of else {
+        return Ok((s.db.clone(), Utc::now()));
+    };
+    ctx.data_unchecked::<RequestCtx>().admin()?;
+    let db = s.time_travel.model(at).await.map_err(from_read)?;
+    Ok((db, at))
+}
+
+/// `from..=to`, defaulting to the `default_days` days that end `today`.
 pub fn date_range(
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
     default_days: i64,
+    today: NaiveDate,
 ) -> async_graphql::Result<(NaiveDate, NaiveDate)> {
-    let to = to.unwrap_or_else(|| Utc::now().date_naive());
+    let to = to.unwrap_or(today);
     let from = from.unwrap_or(to - chrono::Duration::days(default_days - 1));
     if from > to {
         return Err(api_error(Code::BadUserInput, "from must not be after to"));
@@ -297,16 +313,24 @@ pub struct Profile {
     pub longest_streak: i64,
     #[graphql(skip)]
     pub id: UserId,
+    /// The read models this profile came from (live, or as of a moment).
+    #[graphql(skip)]
+    pub db: ReadDb,
+    #[graphql(skip)]
+    pub today: NaiveDate,
 }
 
 impl Profile {
-    pub async fn load(s: &Services, id: UserId, username: String) -> async_graphql::Result<Self> {
-        let today = Utc::now().date_naive();
-        let standing = leaderboard::standing(&s.db, id).await.map_err(from_read)?;
-        let stats = profiles::stats(&s.db, id).await.map_err(from_read)?;
-        let streaks = profiles::streaks(&s.db, id, today)
-            .await
-            .map_err(from_read)?;
+    pub async fn load(
+        db: ReadDb,
+        now: DateTime<Utc>,
+        id: UserId,
+        username: String,
+    ) -> async_graphql::Result<Self> {
+        let today = now.date_naive();
+        let standing = leaderboard::standing(&db, id).await.map_err(from_read)?;
+        let stats = profiles::stats(&db, id).await.map_err(from_read)?;
+        let streaks = profiles::streaks(&db, id, today).await.map_err(from_read)?;
         let (rank, score, solved, easy, medium, hard) = standing
             .map_or((None, 0, 0, 0, 0, 0), |e| {
                 (Some(e.rank), e.score, e.solved, e.easy, e.medium, e.hard)
@@ -327,6 +351,8 @@ impl Profile {
             current_streak: streaks.current,
             longest_streak: streaks.longest,
             id,
+            db,
+            today,
         })
     }
 }
@@ -337,13 +363,11 @@ impl Profile {
     /// `from` to `to` (default: the 365 days that end today; at most 366).
     async fn activity(
         &self,
-        ctx: &Context<'_>,
         from: Option<NaiveDate>,
         to: Option<NaiveDate>,
     ) -> async_graphql::Result<Vec<ActivityDay>> {
-        let (from, to) = date_range(from, to, 365)?;
-        let s = ctx.data_unchecked::<Services>();
-        let days = profiles::activity(&s.db, self.id, from, to)
+        let (from, to) = date_range(from, to, 365, self.today)?;
+        let days = profiles::activity(&self.db, self.id, from, to)
             .await
             .map_err(from_read)?;
         Ok(days
@@ -359,12 +383,10 @@ impl Profile {
     /// Latest submissions, newest first (never the code).
     async fn recent_submissions(
         &self,
-        ctx: &Context<'_>,
         #[graphql(default = 10)] limit: i32,
     ) -> async_graphql::Result<Vec<RecentSubmission>> {
         let limit = first(limit)?;
-        let s = ctx.data_unchecked::<Services>();
-        let recent = profiles::recent(&s.db, self.id, limit)
+        let recent = profiles::recent(&self.db, self.id, limit)
             .await
             .map_err(from_read)?;
         Ok(recent
@@ -443,12 +465,11 @@ pub struct Analytics {
 
 impl Analytics {
     pub async fn load(
-        s: &Services,
+        db: &ReadDb,
         from: NaiveDate,
         to: NaiveDate,
         buckets: usize,
     ) -> async_graphql::Result<Self> {
-        let db = &s.db;
         let days = analytics::days(db, from, to).await.map_err(from_read)?;
         let active_users = analytics::active_users(db, from, to)
             .await

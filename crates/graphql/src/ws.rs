@@ -34,6 +34,12 @@ const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 const REFUSED: u16 = 4403;
 /// A close frame's reason holds at most 123 bytes.
 const MAX_REASON: usize = 123;
+/// Each connection reads through a buffer of this size, allocated up front
+/// (tungstenite's default is 128 KiB). What clients send is small (init,
+/// subscribe, pings) and larger messages still arrive, in more reads; at
+/// 128 KiB, thousands of idle subscribers would hold most of the server's
+/// memory in empty buffers.
+const READ_BUFFER: usize = 4 * 1024;
 
 pub(crate) async fn upgrade(
     State(app): State<AppState>,
@@ -51,6 +57,7 @@ pub(crate) async fn upgrade(
     };
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| serve(app, socket, protocol, which, peer))
         .into_response()
 }

@@ -44,6 +44,16 @@ impl Projection for Analytics {
         "analytics"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &[
+            "analytics_submissions",
+            "analytics_days",
+            "analytics_day_users",
+            "analytics_day_verdicts",
+            "analytics_playground_runs",
+        ]
+    }
+
     fn apply<'a>(
         &'a self,
         conn: &'a mut AnyConnection,

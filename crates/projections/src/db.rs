@@ -46,6 +46,49 @@ impl ReadDb {
         Ok(db)
     }
 
+    /// A scratch SQLite database in memory, for a model of the past that
+    /// lives as long as this handle. One connection, kept open: each SQLite
+    /// in-memory connection is a database of its own.
+    pub async fn open_memory() -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect("sqlite::memory:")
+            .await?;
+        let db = Self {
+            pool,
+            backend: ReadBackend::Sqlite,
+        };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// A SQLite file that is built once and thrown away on failure (a replay's
+    /// shadow, an `--until` snapshot): no durability work until it is done.
+    pub async fn open_sqlite_scratch(path: &Path) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF; PRAGMA cache_size = -262144;")
+                        .await?;
+                    Ok(())
+                })
+            })
+            .connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await?;
+        let db = Self {
+            pool,
+            backend: ReadBackend::Sqlite,
+        };
+        db.migrate().await?;
+        Ok(db)
+    }
+
     pub async fn connect_postgres(url: &str, max_connections: u32) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let pool = AnyPoolOptions::new()

@@ -79,6 +79,15 @@ impl Projection for Leaderboard {
         "leaderboard"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &[
+            "leaderboard_problems",
+            "leaderboard_submissions",
+            "leaderboard_solves",
+            "leaderboard",
+        ]
+    }
+
     fn apply<'a>(
         &'a self,
         conn: &'a mut AnyConnection,

@@ -18,6 +18,9 @@
 //!   (rankings, profiles, stats, analytics) move only when the projection's
 //!   own row for the submission or run changed, so re-applying an event
 //!   changes nothing. Modules hold their projection and the queries over it.
+//! - Each projection declares its tables, so [`replay`] can rebuild any of
+//!   them into a shadow from the log and swap it in atomically, or build the
+//!   read models as they stood at any past moment.
 
 pub mod analytics;
 mod db;
@@ -29,6 +32,7 @@ pub mod problems;
 pub mod profiles;
 pub mod queries;
 pub mod ranking;
+pub mod replay;
 mod runner;
 pub mod submissions;
 pub mod users;

@@ -26,6 +26,15 @@ impl Projection for ProblemStats {
         "problem_stats"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &[
+            "problem_stats_submissions",
+            "problem_stats",
+            "problem_stats_users",
+            "problem_stats_verdicts",
+        ]
+    }
+
     fn apply<'a>(
         &'a self,
         conn: &'a mut AnyConnection,

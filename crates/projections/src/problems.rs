@@ -76,6 +76,10 @@ impl Projection for Problems {
         "problems"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["problems", "problem_hidden_tests"]
+    }
+
     fn apply<'a>(
         &'a self,
         conn: &'a mut AnyConnection,

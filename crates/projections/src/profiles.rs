@@ -31,6 +31,10 @@ impl Projection for Profiles {
         "profiles"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["profile_submissions", "profile_stats", "profile_days"]
+    }
+
     fn apply<'a>(
         &'a self,
         conn: &'a mut AnyConnection,

@@ -27,6 +27,15 @@ impl Projection for Ranking {
         "ranking"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &[
+            "ranking_submissions",
+            "ranking_best",
+            "ranking_runtimes",
+            "ranking_memory",
+        ]
+    }
+
     fn apply<'a>(
         &'a self,
         conn: &'a mut AnyConnection,

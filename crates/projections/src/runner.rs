@@ -24,6 +24,9 @@ pub struct Envelope {
 pub trait Projection: Send + Sync + std::fmt::Debug + 'static {
     /// Stable: it keys the checkpoint. Rename only with a migration.
     fn name(&self) -> &'static str;
+    /// Every table this projection writes, and only those: a replay replaces
+    /// exactly these when it swaps a rebuilt projection in.
+    fn tables(&self) -> &'static [&'static str];
     /// Applies one event inside the batch's transaction. Must be idempotent.
     fn apply<'a>(
         &'a self,
@@ -189,34 +192,21 @@ impl Runner {
         let envelopes = batch.iter().map(decode).collect::<Result<Vec<_>>>()?;
         let last = envelopes.last().expect("batches are never empty").cursor;
         let mut conn = self.db.pool.acquire().await?;
-        let mut tx = conn.begin().await?;
+        let mut tx = begin_write(&mut conn, self.db.backend).await?;
         // The stored checkpoints are the truth: with several API nodes on one
         // read database, another node's runner may be ahead of ours. On
         // PostgreSQL the rows are locked, so runners take turns per batch and
         // a checkpoint only ever moves forward.
         let stored = lock_checkpoints(&mut tx, self.db.backend).await?;
-        for projection in &self.projections {
-            let checkpoint = stored
-                .get(projection.name())
+        let memory = &self.checkpoints;
+        apply_envelopes(&mut tx, &self.projections, &envelopes, |name| {
+            stored
+                .get(name)
                 .copied()
                 .unwrap_or(Cursor::START)
-                .max(self.checkpoints[projection.name()]);
-            if checkpoint >= last {
-                continue;
-            }
-            for envelope in envelopes.iter().filter(|e| e.cursor > checkpoint) {
-                projection.apply(&mut tx, envelope).await?;
-            }
-            sqlx::query(
-                "INSERT INTO projection_checkpoints (name, tx, seq) VALUES ($1, $2, $3) \
-                 ON CONFLICT (name) DO UPDATE SET tx = excluded.tx, seq = excluded.seq",
-            )
-            .bind(projection.name())
-            .bind(last.tx as i64)
-            .bind(last.seq as i64)
-            .execute(&mut *tx)
-            .await?;
-        }
+                .max(memory[name])
+        })
+        .await?;
         tx.commit().await?;
         for cp in self.checkpoints.values_mut() {
             *cp = (*cp).max(last);
@@ -224,6 +214,64 @@ impl Runner {
         self.progress.send_replace(last);
         Ok(())
     }
+}
+
+/// A transaction that holds the database's write lock from its start on
+/// SQLite (a plain BEGIN would read the checkpoints, then fail to upgrade to a
+/// writer if a replay's swap committed in between); on PostgreSQL the
+/// checkpoint rows are locked instead.
+pub(crate) async fn begin_write(
+    conn: &mut AnyConnection,
+    backend: ReadBackend,
+) -> Result<sqlx::Transaction<'_, sqlx::Any>> {
+    Ok(match backend {
+        ReadBackend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
+        ReadBackend::Postgres => conn.begin().await?,
+    })
+}
+
+/// Applies a batch to each projection past its checkpoint (as `checkpoint`
+/// gives it) and moves those checkpoints to the batch's end, on `conn`, inside
+/// the caller's transaction. The live runner, replays and as-of models all
+/// apply events through here, so a rebuilt model is built exactly as the live
+/// one is.
+pub(crate) async fn apply_envelopes(
+    conn: &mut AnyConnection,
+    projections: &[Box<dyn Projection>],
+    envelopes: &[Envelope],
+    checkpoint: impl Fn(&'static str) -> Cursor,
+) -> Result<()> {
+    let Some(last) = envelopes.last().map(|e| e.cursor) else {
+        return Ok(());
+    };
+    for projection in projections {
+        let checkpoint = checkpoint(projection.name());
+        if checkpoint >= last {
+            continue;
+        }
+        for envelope in envelopes.iter().filter(|e| e.cursor > checkpoint) {
+            projection.apply(conn, envelope).await?;
+        }
+        save_checkpoint(conn, projection.name(), last).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn save_checkpoint(
+    conn: &mut AnyConnection,
+    name: &str,
+    cursor: Cursor,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO projection_checkpoints (name, tx, seq) VALUES ($1, $2, $3) \
+         ON CONFLICT (name) DO UPDATE SET tx = excluded.tx, seq = excluded.seq",
+    )
+    .bind(name)
+    .bind(cursor.tx as i64)
+    .bind(cursor.seq as i64)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 const SELECT_CHECKPOINTS: &str = "SELECT name, tx, seq FROM projection_checkpoints";
@@ -236,7 +284,7 @@ async fn load_checkpoints(db: &ReadDb) -> Result<HashMap<String, Cursor>> {
     ))
 }
 
-async fn lock_checkpoints(
+pub(crate) async fn lock_checkpoints(
     conn: &mut AnyConnection,
     backend: ReadBackend,
 ) -> Result<HashMap<String, Cursor>> {
@@ -264,7 +312,7 @@ fn checkpoint_map(rows: Vec<(String, i64, i64)>) -> HashMap<String, Cursor> {
         .collect()
 }
 
-fn decode(e: &RecordedEvent) -> Result<Envelope> {
+pub(crate) fn decode(e: &RecordedEvent) -> Result<Envelope> {
     let event = domain::codec::decode(&e.event_type, e.schema_version, e.data.clone()).map_err(
         |source| Error::Decode {
             cursor: e.cursor,
@@ -274,6 +322,23 @@ fn decode(e: &RecordedEvent) -> Result<Envelope> {
     Ok(Envelope {
         cursor: e.cursor,
         stream: e.stream.clone(),
+        recorded_at: e.recorded_at,
+        event,
+    })
+}
+
+/// [`decode`] for an event the caller no longer needs: no copy of its data.
+pub(crate) fn decode_owned(e: RecordedEvent) -> Result<Envelope> {
+    let event =
+        domain::codec::decode(&e.event_type, e.schema_version, e.data).map_err(|source| {
+            Error::Decode {
+                cursor: e.cursor,
+                source,
+            }
+        })?;
+    Ok(Envelope {
+        cursor: e.cursor,
+        stream: e.stream,
         recorded_at: e.recorded_at,
         event,
     })

@@ -16,6 +16,10 @@ impl Projection for Submissions {
         "submissions"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["submissions"]
+    }
+
     fn apply<'a>(
         &'a self,
         conn: &'a mut AnyConnection,

@@ -15,6 +15,10 @@ impl Projection for Users {
         "users"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["users"]
+    }
+
     fn apply<'a>(
         &'a self,
         conn: &'a mut AnyConnection,

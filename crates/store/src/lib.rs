@@ -156,6 +156,10 @@ pub trait EventStore: Send + Sync + fmt::Debug + 'static {
     /// committed or not yet visible to `read_all`.
     fn head(&self) -> BoxFuture<'_, Result<Cursor>>;
 
+    /// How many events are stored (for progress reports: it may be stale by
+    /// the time it returns).
+    fn count(&self) -> BoxFuture<'_, Result<u64>>;
+
     /// Wakes when something may have been appended (by this process or,
     /// through the backend's own signal or polling, by another).
     fn changes(&self) -> tokio::sync::watch::Receiver<u64>;

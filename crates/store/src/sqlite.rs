@@ -159,6 +159,15 @@ impl EventStore for SqliteStore {
         })
     }
 
+    fn count(&self) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(async move {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
+                .fetch_one(&self.reader)
+                .await?;
+            Ok(n as u64)
+        })
+    }
+
     fn changes(&self) -> watch::Receiver<u64> {
         self.changes.clone()
     }

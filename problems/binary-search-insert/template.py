@@ -1,0 +1,2 @@
+def search_insert(nums, target):
+    pass

@@ -1,0 +1,2 @@
+def count_islands(grid):
+    pass

@@ -1,0 +1,2 @@
+def study_plan(n, prerequisites):
+    pass

@@ -1,0 +1,2 @@
+def days_until_warmer(temps):
+    pass

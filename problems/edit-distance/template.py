@@ -1,0 +1,2 @@
+def edit_distance(source, target):
+    pass

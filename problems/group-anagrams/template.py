@@ -1,0 +1,2 @@
+def group_anagrams(words):
+    pass

@@ -1,0 +1,2 @@
+def longest_rising(nums):
+    pass

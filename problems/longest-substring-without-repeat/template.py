@@ -1,0 +1,2 @@
+def longest_distinct_substring(s):
+    pass

@@ -1,0 +1,2 @@
+def max_subarray_sum(nums):
+    pass

@@ -1,0 +1,2 @@
+def combined_median(first, second):
+    pass

@@ -1,0 +1,10 @@
+# Sorts correctly but replaces the block's end instead of taking the larger
+# end, so a booking nested inside the block cuts it short.
+def merge_intervals(intervals):
+    merged = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = end
+        else:
+            merged.append([start, end])
+    return merged

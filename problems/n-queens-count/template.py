@@ -1,0 +1,2 @@
+def count_arrangements(n):
+    pass

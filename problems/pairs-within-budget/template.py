@@ -1,0 +1,2 @@
+def combos_within_budget(mains, drinks, budget):
+    pass

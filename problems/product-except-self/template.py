@@ -1,0 +1,2 @@
+def product_except_self(nums):
+    pass

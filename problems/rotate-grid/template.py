@@ -1,0 +1,2 @@
+def rotate_clockwise(grid):
+    pass

@@ -1,0 +1,2 @@
+def top_k_frequent(nums, k):
+    pass

@@ -1,0 +1,2 @@
+def trapped_water(heights):
+    pass

@@ -1,0 +1,16 @@
+import sys
+
+
+def main():
+    data = sys.stdin.read().split()
+    t = int(data[0])
+    out = []
+    for i in range(t):
+        x1, y1, x2, y2, x3, y3 = map(int, data[1 + 6 * i:7 + 6 * i])
+        twice = abs((x2 - x1) * (y3 - y1) - (x3 - x1) * (y2 - y1))
+        half, odd = divmod(twice, 2)
+        out.append(f"{half}.5\n" if odd else f"{half}\n")
+    sys.stdout.write("".join(out))
+
+
+main()

@@ -1,0 +1,9 @@
+import sys
+
+
+def main():
+    text = sys.stdin.read()
+    # your code here
+
+
+main()
