@@ -229,6 +229,10 @@ impl App {
             }
             (JudgeMode::Off, _) => vec![],
         };
+        let packages: Option<Arc<dyn graphql::PackageImporter>> = sandbox.clone().map(|sandbox| {
+            Arc::new(problems::UploadedPackages::new(commands.clone(), sandbox))
+                as Arc<dyn graphql::PackageImporter>
+        });
         let playground: Option<Arc<dyn graphql::SnippetRunner>> = sandbox.map(|sandbox| {
             let limits = playground::PlaygroundLimits {
                 wall: Duration::from_millis(args.playground_wall_ms),
@@ -248,6 +252,7 @@ impl App {
         let services = graphql::Services {
             time_travel: Arc::new(graphql::TimeTravel::new(store.clone(), 4)),
             playground,
+            packages,
             live: live.clone(),
             commands,
             db,

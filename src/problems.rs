@@ -1,13 +1,16 @@
-//! Problem packages (docs/problem-format.md): loading a package directory
-//! into a [`ProblemSpec`] with errors that name the file and line, checking
-//! it against its reference and known-wrong solutions with the real judge,
-//! and importing it through the write side.
+//! Problem packages (docs/problem-format.md): loading a package directory,
+//! or the same files uploaded through the API, into a [`ProblemSpec`] with
+//! errors that name the file and line, checking it against its reference and
+//! known-wrong solutions with the real judge, and importing it through the
+//! write side.
 //!
 //! Nothing is imported unless every package given validates: a broken one
 //! stops the whole import before the first append.
 
+use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use domain::DomainError;
 use domain::problem::{Checker, Difficulty, Limits, ProblemKind, ProblemSpec, TestCase};
@@ -18,6 +21,8 @@ use serde_json::Value;
 /// A package, loaded and checked for shape (not yet judged).
 #[derive(Debug, Clone)]
 pub struct Package {
+    /// The package's directory; empty for an uploaded package, so that its
+    /// errors name files by their path inside the package.
     pub dir: PathBuf,
     pub slug: String,
     pub spec: ProblemSpec,
@@ -153,13 +158,78 @@ pub fn find_packages(path: &Path) -> Result<Vec<PathBuf>, PackageError> {
     Ok(found)
 }
 
+/// Where a package's files come from.
+#[derive(Debug, Clone, Copy)]
+enum Source<'a> {
+    Dir(&'a Path),
+    /// Package-relative paths (normalised, `/`-separated) to contents.
+    Upload(&'a BTreeMap<String, String>),
+}
+
+impl Source<'_> {
+    /// The name errors give `name`: under the directory, or as uploaded.
+    fn path(self, name: &str) -> PathBuf {
+        match self {
+            Source::Dir(dir) => dir.join(name),
+            Source::Upload(_) => PathBuf::from(name),
+        }
+    }
+
+    fn read(self, name: &str) -> Result<String, PackageError> {
+        match self {
+            Source::Dir(dir) => std::fs::read_to_string(dir.join(name))
+                .map_err(|e| PackageError::new(dir.join(name), format!("cannot read: {e}"))),
+            Source::Upload(files) => package_path(name)
+                .and_then(|key| files.get(&key))
+                .cloned()
+                .ok_or_else(|| PackageError::new(name, "missing from the upload")),
+        }
+    }
+}
+
 /// Loads and shape-checks the package in `dir`.
 pub fn load(dir: &Path) -> Result<Package, PackageError> {
-    let read = |name: &str| -> Result<String, PackageError> {
-        std::fs::read_to_string(dir.join(name))
-            .map_err(|e| PackageError::new(dir.join(name), format!("cannot read: {e}")))
-    };
-    let manifest_path = dir.join(MANIFEST);
+    load_from(Source::Dir(dir))
+}
+
+/// Loads and shape-checks an uploaded package: `(path, contents)` pairs
+/// with paths relative to the package root (`problem.toml`,
+/// `tests/hidden.json`, …). The checks are those of [`load`], except that
+/// there is no directory name for the slug to match; errors name the files
+/// by these paths.
+pub fn load_files(files: Vec<(String, String)>) -> Result<Package, PackageError> {
+    let mut by_path = BTreeMap::new();
+    for (path, contents) in files {
+        let normal = package_path(&path).ok_or_else(|| {
+            PackageError::new(
+                &path,
+                "a file's path must be relative and stay inside the package (no `..`)",
+            )
+        })?;
+        if by_path.insert(normal.clone(), contents).is_some() {
+            return Err(PackageError::new(normal, "uploaded more than once"));
+        }
+    }
+    load_from(Source::Upload(&by_path))
+}
+
+/// `path` as a key of an upload: its normal components joined by `/`, or
+/// `None` when it is absolute, empty or leaves the package.
+fn package_path(path: &str) -> Option<String> {
+    let mut parts = Vec::new();
+    for component in Path::new(path).components() {
+        match component {
+            Component::Normal(part) => parts.push(part.to_str()?),
+            Component::CurDir => {}
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+fn load_from(source: Source<'_>) -> Result<Package, PackageError> {
+    let read = |name: &str| source.read(name);
+    let manifest_path = source.path(MANIFEST);
     let text = read(MANIFEST)?;
     let manifest: Manifest = toml::from_str(&text).map_err(|e| {
         let mut message = e.message().to_owned();
@@ -184,15 +254,17 @@ pub fn load(dir: &Path) -> Result<Package, PackageError> {
         }
     };
 
-    let dir_name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    if manifest.slug != dir_name {
-        return Err(in_manifest(
-            "slug",
-            format!(
-                "slug {:?} must equal the directory name {dir_name:?}",
-                manifest.slug
-            ),
-        ));
+    if let Source::Dir(dir) = source {
+        let dir_name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if manifest.slug != dir_name {
+            return Err(in_manifest(
+                "slug",
+                format!(
+                    "slug {:?} must equal the directory name {dir_name:?}",
+                    manifest.slug
+                ),
+            ));
+        }
     }
     domain::problem::validate_slug(&manifest.slug)
         .map_err(|e| in_manifest("slug", e.to_string()))?;
@@ -270,8 +342,8 @@ pub fn load(dir: &Path) -> Result<Package, PackageError> {
         return Err(in_manifest("hints", "hints must not be empty".to_owned()));
     }
 
-    let examples = load_tests(dir, EXAMPLES, &kind)?;
-    let hidden_tests = load_tests(dir, HIDDEN, &kind)?;
+    let examples = load_tests(source, EXAMPLES, &kind)?;
+    let hidden_tests = load_tests(source, HIDDEN, &kind)?;
     let spec = ProblemSpec {
         title: manifest.title,
         statement: read(STATEMENT)?,
@@ -287,7 +359,7 @@ pub fn load(dir: &Path) -> Result<Package, PackageError> {
         },
         checker,
     };
-    domain::problem::validate_spec(&spec).map_err(|e| spec_error(dir, &text, e))?;
+    domain::problem::validate_spec(&spec).map_err(|e| spec_error(source, &text, e))?;
 
     let reference = read(REFERENCE)?;
     let mut wrong = Vec::new();
@@ -301,7 +373,7 @@ pub fn load(dir: &Path) -> Result<Package, PackageError> {
         if relative.is_absolute()
             || relative
                 .components()
-                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+                .any(|c| !matches!(c, Component::Normal(_)))
         {
             return Err(in_manifest(
                 "file",
@@ -313,13 +385,16 @@ pub fn load(dir: &Path) -> Result<Package, PackageError> {
         }
         let code = read(&entry.file)?;
         wrong.push(WrongSolution {
-            file: dir.join(relative),
+            file: source.path(&entry.file),
             code,
             verdict,
         });
     }
     Ok(Package {
-        dir: dir.to_path_buf(),
+        dir: match source {
+            Source::Dir(dir) => dir.to_path_buf(),
+            Source::Upload(_) => PathBuf::new(),
+        },
         slug: manifest.slug,
         spec,
         hints: manifest.hints,
@@ -330,10 +405,13 @@ pub fn load(dir: &Path) -> Result<Package, PackageError> {
 
 /// One test file: JSON array of `{input, expected, explanation?}`, turned
 /// into the domain's text form (JSON text for function problems).
-fn load_tests(dir: &Path, name: &str, kind: &ProblemKind) -> Result<Vec<TestCase>, PackageError> {
-    let path = dir.join(name);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| PackageError::new(&path, format!("cannot read: {e}")))?;
+fn load_tests(
+    source: Source<'_>,
+    name: &str,
+    kind: &ProblemKind,
+) -> Result<Vec<TestCase>, PackageError> {
+    let path = source.path(name);
+    let text = source.read(name)?;
     let entries: Vec<TestEntry> = serde_json::from_str(&text).map_err(|e| PackageError {
         file: path.clone(),
         line: Some((e.line(), e.column())),
@@ -367,9 +445,9 @@ fn load_tests(dir: &Path, name: &str, kind: &ProblemKind) -> Result<Vec<TestCase
 }
 
 /// The domain's objection to a spec, pointed at the file it comes from.
-fn spec_error(dir: &Path, manifest: &str, e: DomainError) -> PackageError {
+fn spec_error(source: Source<'_>, manifest: &str, e: DomainError) -> PackageError {
     let DomainError::Invalid { field, message } = &e else {
-        return PackageError::new(dir.join(MANIFEST), e.to_string());
+        return PackageError::new(source.path(MANIFEST), e.to_string());
     };
     let file = match *field {
         "statement" => STATEMENT,
@@ -382,7 +460,7 @@ fn spec_error(dir: &Path, manifest: &str, e: DomainError) -> PackageError {
         .then(|| find_key(manifest, &snake(field)))
         .flatten();
     PackageError {
-        file: dir.join(file),
+        file: source.path(file),
         line,
         message: format!("{field}: {message}"),
     }
@@ -539,6 +617,18 @@ mod tests {
         assert_eq!(line_column(text, 13), (2, 3));
         assert_eq!(snake("hiddenTests"), "hidden_tests");
     }
+
+    #[test]
+    fn uploaded_paths_stay_inside_the_package() {
+        assert_eq!(
+            package_path("./tests//hidden.json").as_deref(),
+            Some("tests/hidden.json")
+        );
+        assert_eq!(package_path("../two-sum/solution.py"), None);
+        assert_eq!(package_path("wrong/../../x.py"), None);
+        assert_eq!(package_path("/etc/passwd"), None);
+        assert_eq!(package_path(""), None);
+    }
 }
 
 /// Loads every package under `paths` (see [`find_packages`]); all errors,
@@ -628,12 +718,33 @@ pub async fn import(
     actor: &commands::Actor,
     package: &Package,
 ) -> Result<Imported, commands::Error> {
+    Ok(import_package(commands, actor, package).await?.imported)
+}
+
+/// What [`import_package`] did and where it left the problem.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportDone {
+    pub imported: Imported,
+    /// The problem's version afterwards.
+    pub version: u32,
+    /// The last event appended, for read-your-writes; `None` when nothing was.
+    pub cursor: Option<store::Cursor>,
+}
+
+/// [`import`], also telling the version and the last append.
+pub async fn import_package(
+    commands: &commands::Commands,
+    actor: &commands::Actor,
+    package: &Package,
+) -> Result<ImportDone, commands::Error> {
     use domain::problem::ProblemStatus;
+    let mut cursor = None;
     let imported = match commands.problem_by_slug(&package.slug).await? {
         None => {
-            commands
+            let done = commands
                 .create_problem(actor, &package.slug, package.spec.clone())
                 .await?;
+            cursor = Some(done.cursor);
             Imported::Created
         }
         Some(existing) if existing.spec == package.spec => Imported::Unchanged,
@@ -641,17 +752,95 @@ pub async fn import(
             let done = commands
                 .edit_problem(actor, &package.slug, package.spec.clone())
                 .await?;
+            cursor = Some(done.cursor);
             Imported::Updated(done.value)
         }
     };
-    let status = commands
-        .problem_by_slug(&package.slug)
-        .await?
-        .map(|p| p.status);
-    if status == Some(ProblemStatus::Draft) {
-        commands.publish_problem(actor, &package.slug).await?;
+    let state = commands.problem_by_slug(&package.slug).await?;
+    if state.as_ref().map(|p| p.status) == Some(ProblemStatus::Draft) {
+        let done = commands.publish_problem(actor, &package.slug).await?;
+        cursor = Some(done.cursor);
     }
-    Ok(imported)
+    Ok(ImportDone {
+        imported,
+        version: state.map_or(1, |p| p.version),
+        cursor,
+    })
+}
+
+/// Imports packages uploaded through the API (`importProblemPackage`) with
+/// the checks and the real judge of `pydojo problems import`: nothing is
+/// appended unless the package loads and validates.
+pub struct UploadedPackages {
+    commands: commands::Commands,
+    judge: executor::Judge<Arc<dyn sandbox::DynSandbox>>,
+}
+
+impl fmt::Debug for UploadedPackages {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UploadedPackages").finish_non_exhaustive()
+    }
+}
+
+impl UploadedPackages {
+    pub fn new(commands: commands::Commands, sandbox: Arc<dyn sandbox::DynSandbox>) -> Self {
+        Self {
+            commands,
+            judge: executor::Judge::new(sandbox),
+        }
+    }
+}
+
+impl UploadedPackages {
+    #[tracing::instrument(skip_all, fields(slug = %package.slug, by = %actor.user_id))]
+    async fn judge_and_import(
+        &self,
+        actor: &commands::Actor,
+        package: Package,
+    ) -> Result<graphql::ImportReport, graphql::PackageImportError> {
+        let validated = validate(&package, &self.judge).await.map_err(invalid)?;
+        let done = import_package(&self.commands, actor, &package).await?;
+        tracing::info!(imported = ?done.imported, version = done.version, "imported an uploaded package");
+        Ok(graphql::ImportReport {
+            slug: package.slug,
+            outcome: match done.imported {
+                Imported::Created => graphql::ImportOutcome::Created,
+                Imported::Updated(_) => graphql::ImportOutcome::Updated,
+                Imported::Unchanged => graphql::ImportOutcome::Unchanged,
+            },
+            version: done.version,
+            cursor: done.cursor,
+            tests: validated.tests,
+            reference_runtime_ms: validated.reference_runtime_ms,
+            reference_memory_kb: validated.reference_memory_kb,
+            wrong: validated
+                .wrong
+                .into_iter()
+                .map(|(file, kind)| (file.display().to_string(), kind))
+                .collect(),
+        })
+    }
+}
+
+fn invalid(e: PackageError) -> graphql::PackageImportError {
+    graphql::PackageImportError::Invalid {
+        file: e.file.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+impl graphql::PackageImporter for UploadedPackages {
+    fn import(
+        &self,
+        actor: commands::Actor,
+        files: Vec<(String, String)>,
+    ) -> futures::future::BoxFuture<'_, Result<graphql::ImportReport, graphql::PackageImportError>>
+    {
+        Box::pin(async move {
+            let package = load_files(files).map_err(invalid)?;
+            self.judge_and_import(&actor, package).await
+        })
+    }
 }
 
 /// Writes `spec` as a package in `dir` (created; must not hold a package

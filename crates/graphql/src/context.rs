@@ -39,6 +39,56 @@ pub trait SnippetRunner: Send + Sync + std::fmt::Debug {
     ) -> futures::future::BoxFuture<'_, Result<SnippetReport, String>>;
 }
 
+/// What an uploaded package did to its problem.
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportOutcome {
+    Created,
+    /// A new version: the statement, tests or limits changed.
+    Updated,
+    Unchanged,
+}
+
+/// What importing an uploaded package did, and what judging it showed.
+#[derive(Debug, Clone)]
+pub struct ImportReport {
+    pub slug: String,
+    pub outcome: ImportOutcome,
+    /// The problem's version afterwards.
+    pub version: u32,
+    /// The last event appended, for read-your-writes; `None` when unchanged.
+    pub cursor: Option<Cursor>,
+    /// Every test, examples and hidden ones, that the reference passed.
+    pub tests: usize,
+    /// The reference solution's slowest test and largest peak.
+    pub reference_runtime_ms: u32,
+    pub reference_memory_kb: u64,
+    /// Each known-wrong solution (package-relative path) and its verdict.
+    pub wrong: Vec<(String, domain::submission::VerdictKind)>,
+}
+
+/// Why an uploaded package was not imported.
+#[derive(Debug, thiserror::Error)]
+pub enum PackageImportError {
+    /// The package is malformed or fails validation; nothing was appended.
+    /// `file` is the package-relative path, `message` the whole
+    /// `file:line:column: …` text.
+    #[error("{message}")]
+    Invalid { file: String, message: String },
+    #[error(transparent)]
+    Command(#[from] commands::Error),
+}
+
+/// Loads, judges and imports an uploaded problem package. Implemented by the
+/// binary, so this crate knows nothing of package files or sandboxes.
+pub trait PackageImporter: Send + Sync + std::fmt::Debug {
+    /// `files` are `(path inside the package, contents)`.
+    fn import(
+        &self,
+        actor: Actor,
+        files: Vec<(String, String)>,
+    ) -> futures::future::BoxFuture<'_, Result<ImportReport, PackageImportError>>;
+}
+
 /// Per-minute limits on the expensive or abusable mutations.
 #[derive(Debug, Clone, Copy)]
 pub struct RateLimits {
@@ -132,6 +182,9 @@ pub struct Services {
     pub consistency_timeout: Duration,
     /// The playground's sandbox; `None` where none works on this machine.
     pub playground: Option<Arc<dyn SnippetRunner>>,
+    /// Imports uploaded problem packages; `None` without a sandbox to judge
+    /// them in.
+    pub packages: Option<Arc<dyn PackageImporter>>,
     /// What subscriptions listen to.
     pub live: crate::live::Live,
     /// Models of the past, for `asOf`.

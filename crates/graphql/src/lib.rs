@@ -34,7 +34,10 @@ mod types;
 mod ws;
 
 pub use as_of::TimeTravel;
-pub use context::{Limiters, RateLimits, Services, SnippetReport, SnippetRunner};
+pub use context::{
+    ImportOutcome, ImportReport, Limiters, PackageImportError, PackageImporter, RateLimits,
+    Services, SnippetReport, SnippetRunner,
+};
 pub use http::router;
 pub use live::{JudgeProgress, Live};
 

@@ -1,11 +1,11 @@
 //! The query and mutation roots.
 
-use async_graphql::{Context, ID, Object, Schema};
+use async_graphql::{Context, ErrorExtensions as _, ID, Object, Schema};
 use commands::Actor;
 use domain::{SubmissionId, UserId};
 use projections::queries::{self, ProblemFilter};
 
-use crate::context::{RequestCtx, Services};
+use crate::context::{PackageImportError, RequestCtx, Services};
 use crate::error::{Code, api_error, from_command, from_read};
 use crate::stats::{self, Analytics, LeaderboardPage, ProblemStats, Profile, RankingPage};
 use crate::subscription::Subscription;
@@ -17,6 +17,8 @@ pub type AppSchema = Schema<Query, Mutation, Subscription>;
 pub const MAX_DEPTH: usize = 12;
 pub const MAX_COMPLEXITY: usize = 2000;
 const MAX_PAGE: i32 = 100;
+/// The most files an uploaded problem package may hold.
+pub const MAX_PACKAGE_FILES: usize = 64;
 
 pub fn build(services: Option<Services>) -> AppSchema {
     let builder = Schema::build(Query, Mutation, Subscription)
@@ -566,6 +568,63 @@ impl Mutation {
             .map_err(from_read)?
             .ok_or_else(|| api_error(Code::Internal, "submission recorded but not found"))?;
         Submission::try_from(view)
+    }
+
+    /// Admins only. Uploads a problem package (docs/problem-format.md) as its
+    /// files: it is loaded with the checks of `pydojo problems import`, its
+    /// reference and known-wrong solutions are judged, and only then is the
+    /// problem created and published, or edited (a new version). A broken
+    /// package is BAD_USER_INPUT with `file:line:column: message` and
+    /// `field` set to the file; nothing is imported then.
+    async fn import_problem_package(
+        &self,
+        ctx: &Context<'_>,
+        files: Vec<PackageFileInput>,
+    ) -> async_graphql::Result<ProblemPackageImport> {
+        let s = services(ctx);
+        let actor = request(ctx).admin()?;
+        if files.len() > MAX_PACKAGE_FILES {
+            return Err(api_error(
+                Code::BadUserInput,
+                format!(
+                    "a package holds at most {MAX_PACKAGE_FILES} files; this upload has {}",
+                    files.len()
+                ),
+            )
+            .extend_with(|_, e| e.set("field", "files")));
+        }
+        let Some(importer) = &s.packages else {
+            return Err(api_error(
+                Code::Internal,
+                "packages cannot be imported here: this server has no sandbox to validate them in",
+            ));
+        };
+        let files = files.into_iter().map(|f| (f.path, f.content)).collect();
+        let report = importer.import(*actor, files).await.map_err(|e| match e {
+            PackageImportError::Invalid { file, message } => api_error(Code::BadUserInput, message)
+                .extend_with(move |_, x| x.set("field", file.as_str())),
+            PackageImportError::Command(e) => from_command(e),
+        })?;
+        if let Some(cursor) = report.cursor {
+            s.settle(cursor).await?;
+        }
+        Ok(ProblemPackageImport {
+            problem: load_problem(&s.db, &report.slug, true).await?,
+            slug: report.slug,
+            outcome: report.outcome,
+            version: report.version,
+            tests: u32::try_from(report.tests).unwrap_or(u32::MAX),
+            reference_runtime_ms: report.reference_runtime_ms,
+            reference_memory_kb: report.reference_memory_kb,
+            wrong_solutions: report
+                .wrong
+                .into_iter()
+                .map(|(file, kind)| WrongSolutionCheck {
+                    file,
+                    verdict: kind.into(),
+                })
+                .collect(),
+        })
     }
 
     /// Runs a snippet on your own input in the sandbox (the playground).

@@ -591,3 +591,36 @@ pub struct RunResult {
     pub memory_kb: u64,
     pub limit_hit: Option<LimitHit>,
 }
+
+/// One file of an uploaded problem package (docs/problem-format.md).
+#[derive(InputObject, Debug)]
+pub struct PackageFileInput {
+    /// The path inside the package, e.g. `problem.toml` or `tests/hidden.json`.
+    pub path: String,
+    pub content: String,
+}
+
+/// A known-wrong solution and the verdict the judge gave it (the one its
+/// package declares).
+#[derive(SimpleObject, Debug)]
+pub struct WrongSolutionCheck {
+    pub file: String,
+    pub verdict: VerdictKind,
+}
+
+/// An uploaded package, validated by the judge and imported.
+#[derive(SimpleObject, Debug)]
+pub struct ProblemPackageImport {
+    pub slug: String,
+    pub outcome: crate::context::ImportOutcome,
+    /// The problem's version afterwards.
+    pub version: u32,
+    pub problem: Problem,
+    /// Tests (examples and hidden ones) the reference solution passed.
+    pub tests: u32,
+    /// The reference solution's slowest test.
+    pub reference_runtime_ms: u32,
+    /// The reference solution's largest memory peak.
+    pub reference_memory_kb: u64,
+    pub wrong_solutions: Vec<WrongSolutionCheck>,
+}
