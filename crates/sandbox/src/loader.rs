@@ -41,7 +41,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::native::Captured;
+use crate::native::{Captured, finish, sleep_until_opt};
 use crate::{
     Error, Event, ExitStatus, LimitKind, Limits, Result, RunOutcome, RunSpec, Stream as OutStream,
 };
@@ -349,12 +349,25 @@ pub(crate) trait LoadedRun: Sync {
     -> impl Future<Output = Result<ExitStatus>> + Send;
 }
 
+/// Starts writing the loader's stdin: `preamble`, then the run's own
+/// `stdin`, then what the session writes through the returned sender.
+pub(crate) fn open_stdin(
+    input: impl AsyncWrite + Unpin + Send + 'static,
+    preamble: Vec<u8>,
+    stdin: Vec<u8>,
+) -> mpsc::UnboundedSender<Vec<u8>> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let _ = tx.send(preamble);
+    if !stdin.is_empty() {
+        let _ = tx.send(stdin);
+    }
+    tokio::spawn(feed_stdin(input, rx));
+    tx
+}
+
 /// Writes the session's stdin into the sandbox's; the channel ending (the
 /// session closed stdin or went away) closes it.
-pub(crate) async fn feed_stdin(
-    mut input: impl AsyncWrite + Unpin,
-    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
-) {
+async fn feed_stdin(mut input: impl AsyncWrite + Unpin, mut rx: mpsc::UnboundedReceiver<Vec<u8>>) {
     while let Some(bytes) = rx.recv().await {
         // EPIPE when the program exits without reading: not our concern.
         if input.write_all(&bytes).await.is_err() {
@@ -480,38 +493,13 @@ pub(crate) async fn supervise(
             && !kill_requested
             && exit == ExitStatus::Signal(libc::SIGKILL)
             && stats.memory_limit_reached);
-    let limit_hit = killed_for.or_else(|| {
-        if oom_killed {
-            Some(LimitKind::Memory)
-        } else if stats.cpu >= limits.cpu_time || exit == ExitStatus::Signal(libc::SIGXCPU) {
-            Some(LimitKind::Cpu)
-        } else if exit == ExitStatus::Signal(libc::SIGXFSZ) {
-            Some(LimitKind::FileSize)
-        } else if stats.pids_refused {
-            Some(LimitKind::Processes)
-        } else {
-            None
-        }
-    });
-    tracing::debug!(?exit, ?limit_hit, cpu = ?stats.cpu, ?wall_time, "run finished");
-    Ok(RunOutcome {
-        exit,
-        stdout: out.bytes,
-        stderr: err.bytes,
-        stdout_truncated: out.truncated,
-        stderr_truncated: err.truncated,
-        cpu_time: stats.cpu,
-        wall_time,
-        peak_memory_bytes: stats.peak_memory,
-        limit_hit,
-    })
-}
-
-pub(crate) async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
+    let stats = crate::native::Stats {
+        cpu: stats.cpu,
+        peak_memory: stats.peak_memory,
+        oom_killed,
+        pids_refused: stats.pids_refused,
+    };
+    Ok(finish(limits, killed_for, exit, wall_time, stats, out, err))
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::{CgroupVersion, Error, Limits, Result, Usage, UsageProbe};
+use crate::{CgroupVersion, Limits, Result, Usage, UsageProbe};
 
 /// The cgroup directories of one container.
 #[derive(Debug, Clone)]
@@ -40,14 +40,6 @@ fn keyed(path: &Path, key: &str) -> Option<u64> {
     fs::read_to_string(path).ok()?.lines().find_map(|line| {
         let (k, v) = line.split_once(' ')?;
         (k == key).then(|| v.trim().parse().ok()).flatten()
-    })
-}
-
-fn write(path: &Path, value: &str, action: &'static str) -> Result<()> {
-    fs::write(path, value).map_err(|source| Error::Cgroup {
-        action,
-        path: path.to_path_buf(),
-        source,
     })
 }
 
@@ -128,36 +120,13 @@ impl ContainerCgroup {
 
     /// Applies a run's memory (swap included) and process limits.
     pub(crate) fn set_limits(&self, limits: &Limits) -> Result<()> {
-        let memory = limits.memory_bytes.to_string();
-        let pids = limits
-            .max_processes
-            .saturating_add(LOADER_TASKS)
-            .to_string();
-        match self.version {
-            CgroupVersion::V1 => {
-                // memory + swap may never be below memory: raise it first
-                // when growing, lower it last when shrinking.
-                let mem = self.memory.join("memory.limit_in_bytes");
-                let memsw = self.memory.join("memory.memsw.limit_in_bytes");
-                let current = number(&mem).unwrap_or(u64::MAX);
-                let has_memsw = memsw.exists();
-                if has_memsw && limits.memory_bytes > current {
-                    write(&memsw, &memory, "limiting memory+swap")?;
-                }
-                write(&mem, &memory, "limiting memory")?;
-                if has_memsw && limits.memory_bytes <= current {
-                    write(&memsw, &memory, "limiting memory+swap")?;
-                }
-            }
-            CgroupVersion::V2 => {
-                write(&self.memory.join("memory.max"), &memory, "limiting memory")?;
-                let swap = self.memory.join("memory.swap.max");
-                if swap.exists() {
-                    write(&swap, "0", "forbidding swap")?;
-                }
-            }
-        }
-        write(&self.pids.join("pids.max"), &pids, "limiting pids")
+        crate::native::apply_limits(
+            self.version,
+            &self.memory,
+            &self.pids,
+            limits.memory_bytes,
+            limits.max_processes.saturating_add(LOADER_TASKS),
+        )
     }
 
     pub(crate) fn cpu(&self) -> io::Result<Duration> {

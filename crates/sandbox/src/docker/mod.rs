@@ -332,14 +332,9 @@ impl DockerSandbox {
             input,
             probe,
         } = attached;
-        let (stdin_tx, stdin_rx) = mpsc::unbounded_channel();
+        let stdin_tx = loader::open_stdin(input, loader::preamble(&nonce, &spec), spec.stdin);
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (kill_tx, kill_rx) = oneshot::channel();
-        let _ = stdin_tx.send(loader::preamble(&nonce, &spec));
-        if !spec.stdin.is_empty() {
-            let _ = stdin_tx.send(spec.stdin);
-        }
-        tokio::spawn(loader::feed_stdin(input, stdin_rx));
         let shared = Arc::clone(&self.shared);
         let session_probe: Arc<dyn UsageProbe> = match &probe {
             Probe::Host(counters) => Arc::clone(counters) as Arc<dyn UsageProbe>,

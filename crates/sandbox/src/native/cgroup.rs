@@ -299,38 +299,17 @@ impl RunCgroup {
     /// and process limits. Also used on a pooled sandbox's cgroup, made
     /// before its run's limits were known.
     pub(crate) fn set_limits(&self, limits: &crate::Limits) -> Result<()> {
-        let memory = limits.memory_bytes.to_string();
-        let pids_max = limits.max_processes.saturating_add(BWRAP_TASKS).to_string();
-        match self.version {
-            CgroupVersion::V1 => {
-                // memory + swap may never be below memory: raise it first
-                // when growing, lower it last when shrinking.
-                let mem = self.dirs[0].join("memory.limit_in_bytes");
-                let memsw = self.dirs[0].join("memory.memsw.limit_in_bytes");
-                let current = read(&mem)
-                    .ok()
-                    .and_then(|s| s.trim().parse::<u64>().ok())
-                    .unwrap_or(u64::MAX);
-                let has_memsw = memsw.exists();
-                if has_memsw && limits.memory_bytes > current {
-                    write(&memsw, &memory, "limiting memory+swap")?;
-                }
-                write(&mem, &memory, "limiting memory")?;
-                if has_memsw && limits.memory_bytes <= current {
-                    write(&memsw, &memory, "limiting memory+swap")?;
-                }
-                write(&self.dirs[1].join("pids.max"), &pids_max, "limiting pids")
-            }
-            CgroupVersion::V2 => {
-                let dir = &self.dirs[0];
-                write(&dir.join("memory.max"), &memory, "limiting memory")?;
-                let swap = dir.join("memory.swap.max");
-                if swap.exists() {
-                    write(&swap, "0", "forbidding swap")?;
-                }
-                write(&dir.join("pids.max"), &pids_max, "limiting pids")
-            }
-        }
+        let pids = match self.version {
+            CgroupVersion::V1 => &self.dirs[1],
+            CgroupVersion::V2 => &self.dirs[0],
+        };
+        apply_limits(
+            self.version,
+            &self.dirs[0],
+            pids,
+            limits.memory_bytes,
+            limits.max_processes.saturating_add(BWRAP_TASKS),
+        )
     }
 
     /// Makes the counters start now, for a pooled sandbox taken by a run:
@@ -573,6 +552,52 @@ impl Drop for RunCgroup {
             self.destroy_within(Duration::from_millis(100));
         }
     }
+}
+
+/// Writes a memory limit (swap included where the kernel lets us: none on
+/// top of memory) and a task limit into a cgroup's `memory` and `pids`
+/// directories (the same directory on v2). Also used on cgroups that exist
+/// already (a pooled sandbox's, a container's), so the order matters on v1:
+/// memory + swap may never be below memory, so it is raised first when
+/// growing and lowered last when shrinking.
+pub(crate) fn apply_limits(
+    version: CgroupVersion,
+    memory_dir: &Path,
+    pids_dir: &Path,
+    memory_bytes: u64,
+    max_tasks: u32,
+) -> Result<()> {
+    let memory = memory_bytes.to_string();
+    match version {
+        CgroupVersion::V1 => {
+            let mem = memory_dir.join("memory.limit_in_bytes");
+            let memsw = memory_dir.join("memory.memsw.limit_in_bytes");
+            let current = read(&mem)
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .unwrap_or(u64::MAX);
+            let has_memsw = memsw.exists();
+            if has_memsw && memory_bytes > current {
+                write(&memsw, &memory, "limiting memory+swap")?;
+            }
+            write(&mem, &memory, "limiting memory")?;
+            if has_memsw && memory_bytes <= current {
+                write(&memsw, &memory, "limiting memory+swap")?;
+            }
+        }
+        CgroupVersion::V2 => {
+            write(&memory_dir.join("memory.max"), &memory, "limiting memory")?;
+            let swap = memory_dir.join("memory.swap.max");
+            if swap.exists() {
+                write(&swap, "0", "forbidding swap")?;
+            }
+        }
+    }
+    write(
+        &pids_dir.join("pids.max"),
+        &max_tasks.to_string(),
+        "limiting pids",
+    )
 }
 
 /// On v2 a controller is usable in a cgroup only when every ancestor lists

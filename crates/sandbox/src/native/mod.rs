@@ -30,6 +30,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 pub use cgroup::CgroupVersion;
 use cgroup::{Layout, RunCgroup};
+pub(crate) use cgroup::{Stats, apply_limits};
 
 use crate::{
     Error, Event, ExitStatus, LimitKind, Limits, Result, RunOutcome, RunSpec, Sandbox, Session,
@@ -526,8 +527,31 @@ async fn supervise(
     }
     let (status, wall_time) = exited.expect("loop ends after exit");
 
-    let stats = cgroup.stats();
     let exit = exit_status(status);
+    Ok(finish(
+        limits,
+        killed_for,
+        exit,
+        wall_time,
+        cgroup.stats(),
+        out,
+        err,
+    ))
+}
+
+/// A finished run's outcome, for both supervisors (the cold launch here and
+/// the loader's). The limit is the one the supervisor acted on, else the
+/// first of memory, CPU, file size, processes that the cgroup and the exit
+/// show.
+pub(crate) fn finish(
+    limits: &Limits,
+    killed_for: Option<LimitKind>,
+    exit: ExitStatus,
+    wall_time: Duration,
+    stats: Stats,
+    out: Captured,
+    err: Captured,
+) -> RunOutcome {
     let limit_hit = killed_for.or_else(|| {
         if stats.oom_killed {
             Some(LimitKind::Memory)
@@ -542,7 +566,7 @@ async fn supervise(
         }
     });
     tracing::debug!(?exit, ?limit_hit, cpu = ?stats.cpu, ?wall_time, "run finished");
-    Ok(RunOutcome {
+    RunOutcome {
         exit,
         stdout: out.bytes,
         stderr: err.bytes,
@@ -552,10 +576,10 @@ async fn supervise(
         wall_time,
         peak_memory_bytes: stats.peak_memory,
         limit_hit,
-    })
+    }
 }
 
-async fn sleep_until_opt(deadline: Option<Instant>) {
+pub(crate) async fn sleep_until_opt(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,

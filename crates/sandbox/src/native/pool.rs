@@ -280,14 +280,9 @@ pub(super) fn start(pooled: Pooled, spec: RunSpec) -> Result<Session> {
     let bwrap_pid = child.id().and_then(|pid| i32::try_from(pid).ok());
 
     let probe = Arc::new(cgroup.probe());
-    let (stdin_tx, stdin_rx) = mpsc::unbounded_channel();
+    let stdin_tx = loader::open_stdin(input, loader::preamble(&nonce, &spec), spec.stdin);
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (kill_tx, kill_rx) = oneshot::channel();
-    let _ = stdin_tx.send(loader::preamble(&nonce, &spec));
-    if !spec.stdin.is_empty() {
-        let _ = stdin_tx.send(spec.stdin);
-    }
-    tokio::spawn(loader::feed_stdin(input, stdin_rx));
     let (tx, mut rx) = mpsc::channel(16);
     tokio::spawn(forward(stdout, crate::Stream::Stdout, tx.clone()));
     tokio::spawn(forward(stderr, crate::Stream::Stderr, tx));
