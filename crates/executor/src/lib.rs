@@ -67,6 +67,7 @@
 //!   `runtime_ms` and `memory_kb` are the maxima over the tests run.
 
 mod checker;
+mod follow;
 mod judge;
 
 pub use checker::{check_json, check_output, check_text};

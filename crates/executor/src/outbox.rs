@@ -11,12 +11,11 @@
 //! the duplicate window would be judged again and its verdict refused by
 //! the domain, so the log still gets exactly one `SubmissionJudged`.
 
-use std::time::Duration;
-
 use async_nats::jetstream;
 use commands::Commands;
 use store::{RecordedEvent, SharedStore, Subscription};
 
+use crate::follow::{self, Follow};
 use crate::nats::{self, JudgeJob, Result, Topology};
 use crate::queue::{PendingJob, pending_job};
 use crate::{FileCheckpoint, QueueError, Step};
@@ -70,51 +69,34 @@ impl Outbox {
 
     /// Publishes what is in the log now (one batch); `Idle` when caught up.
     pub async fn step(&mut self) -> Result<Step> {
-        let before = self.subscription.cursor();
-        let batch = self
-            .subscription
-            .try_next_batch()
-            .await
-            .map_err(QueueError::from)?;
-        if batch.is_empty() {
-            return Ok(Step::Idle);
-        }
-        if let Err(e) = self.process(&batch).await {
-            self.subscription.seek(before);
-            return Err(e);
-        }
-        Ok(Step::Processed(batch.len()))
+        follow::step(self).await
     }
 
     /// Steps until caught up with the log as it is now.
     pub async fn drain(&mut self) -> Result<usize> {
-        let mut total = 0;
-        while let Step::Processed(n) = self.step().await? {
-            total += n;
-        }
-        Ok(total)
+        follow::drain(self).await
     }
 
     /// Runs until dropped; failures (NATS down, store errors) are retried
     /// with backoff from the same place, never skipped.
-    pub async fn run(mut self) {
-        let mut backoff = Duration::from_millis(200);
-        loop {
-            let before = self.subscription.cursor();
-            let result = match self.subscription.next_batch().await {
-                Ok(batch) => self.process(&batch).await,
-                Err(e) => Err(QueueError::from(e).into()),
-            };
-            match result {
-                Ok(()) => backoff = Duration::from_millis(200),
-                Err(e) => {
-                    tracing::error!(code = e.code(), error = %e, "judge outbox failed; retrying");
-                    self.subscription.seek(before);
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                }
-            }
-        }
+    pub async fn run(self) {
+        follow::run(self).await
+    }
+}
+
+impl Follow for Outbox {
+    type Error = nats::Error;
+
+    fn subscription(&mut self) -> &mut Subscription {
+        &mut self.subscription
+    }
+
+    fn read_failed(e: store::Error) -> nats::Error {
+        QueueError::from(e).into()
+    }
+
+    fn log_retry(e: &nats::Error) {
+        tracing::error!(code = e.code(), error = %e, "judge outbox failed; retrying");
     }
 
     async fn process(&mut self, batch: &[RecordedEvent]) -> Result<()> {
@@ -130,7 +112,9 @@ impl Outbox {
         }
         Ok(())
     }
+}
 
+impl Outbox {
     #[tracing::instrument(skip_all, fields(submission_id))]
     async fn publish(&mut self, recorded: &RecordedEvent) -> Result<()> {
         if recorded.event_type != "SubmissionCreated" {

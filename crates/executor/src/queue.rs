@@ -12,7 +12,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use commands::Commands;
 use domain::codec::{self, Event};
@@ -21,6 +20,7 @@ use sandbox::Sandbox;
 use store::{Cursor, RecordedEvent, SharedStore, Subscription};
 
 use crate::Judge;
+use crate::follow::{self, Follow};
 use crate::nats::ProgressUpdate;
 
 #[derive(Debug, thiserror::Error)]
@@ -164,46 +164,33 @@ impl<S: Sandbox + Send + Sync + 'static> EmbeddedQueue<S> {
 
     /// Judges what is in the log now (one batch); `Idle` when caught up.
     pub async fn step(&mut self) -> Result<Step, QueueError> {
-        let before = self.subscription.cursor();
-        let batch = self.subscription.try_next_batch().await?;
-        if batch.is_empty() {
-            return Ok(Step::Idle);
-        }
-        if let Err(e) = self.process(&batch).await {
-            self.subscription.seek(before);
-            return Err(e);
-        }
-        Ok(Step::Processed(batch.len()))
+        follow::step(self).await
     }
 
     /// Steps until caught up with the log as it is now.
     pub async fn drain(&mut self) -> Result<usize, QueueError> {
-        let mut total = 0;
-        while let Step::Processed(n) = self.step().await? {
-            total += n;
-        }
-        Ok(total)
+        follow::drain(self).await
     }
 
     /// Runs until dropped; failures are retried with backoff, never skipped.
-    pub async fn run(mut self) {
-        let mut backoff = Duration::from_millis(200);
-        loop {
-            let before = self.subscription.cursor();
-            let result = match self.subscription.next_batch().await {
-                Ok(batch) => self.process(&batch).await,
-                Err(e) => Err(e.into()),
-            };
-            match result {
-                Ok(()) => backoff = Duration::from_millis(200),
-                Err(e) => {
-                    tracing::error!(error = %e, "judge queue failed; retrying");
-                    self.subscription.seek(before);
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                }
-            }
-        }
+    pub async fn run(self) {
+        follow::run(self).await
+    }
+}
+
+impl<S: Sandbox + Send + Sync + 'static> Follow for EmbeddedQueue<S> {
+    type Error = QueueError;
+
+    fn subscription(&mut self) -> &mut Subscription {
+        &mut self.subscription
+    }
+
+    fn read_failed(e: store::Error) -> QueueError {
+        e.into()
+    }
+
+    fn log_retry(e: &QueueError) {
+        tracing::error!(error = %e, "judge queue failed; retrying");
     }
 
     /// Judges the batch's submissions, up to `concurrency` at once, then
