@@ -738,32 +738,44 @@ pub async fn import_package(
     package: &Package,
 ) -> Result<ImportDone, commands::Error> {
     use domain::problem::ProblemStatus;
-    let mut cursor = None;
-    let imported = match commands.problem_by_slug(&package.slug).await? {
-        None => {
-            let done = commands
-                .create_problem(actor, &package.slug, package.spec.clone())
-                .await?;
-            cursor = Some(done.cursor);
-            Imported::Created
-        }
-        Some(existing) if existing.spec == package.spec => Imported::Unchanged,
-        Some(_) => {
-            let done = commands
-                .edit_problem(actor, &package.slug, package.spec.clone())
-                .await?;
-            cursor = Some(done.cursor);
-            Imported::Updated(done.value)
-        }
-    };
-    let state = commands.problem_by_slug(&package.slug).await?;
-    if state.as_ref().map(|p| p.status) == Some(ProblemStatus::Draft) {
+    // What the problem is after this import follows from what it was: a new
+    // problem is a draft at version 1, an edit keeps the status and returns
+    // the new version, and publishing keeps the version.
+    let (imported, status, version, mut cursor) =
+        match commands.problem_by_slug(&package.slug).await? {
+            None => {
+                let done = commands
+                    .create_problem(actor, &package.slug, package.spec.clone())
+                    .await?;
+                (
+                    Imported::Created,
+                    ProblemStatus::Draft,
+                    1,
+                    Some(done.cursor),
+                )
+            }
+            Some(existing) if existing.spec == package.spec => {
+                (Imported::Unchanged, existing.status, existing.version, None)
+            }
+            Some(existing) => {
+                let done = commands
+                    .edit_problem(actor, &package.slug, package.spec.clone())
+                    .await?;
+                (
+                    Imported::Updated(done.value),
+                    existing.status,
+                    done.value,
+                    Some(done.cursor),
+                )
+            }
+        };
+    if status == ProblemStatus::Draft {
         let done = commands.publish_problem(actor, &package.slug).await?;
         cursor = Some(done.cursor);
     }
     Ok(ImportDone {
         imported,
-        version: state.map_or(1, |p| p.version),
+        version,
         cursor,
     })
 }
