@@ -10,8 +10,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::{CREATE_PROBLEM, PUBLISH_PROBLEM, SUBMIT, code, problem_input};
-use serde_json::{Value, json};
+use common::{
+    CREATE_PROBLEM, PUBLISH_PROBLEM, SUBMIT, code, graphql_url, post_graphql, problem_input,
+};
+use serde_json::json;
 
 struct Server {
     child: Child,
@@ -31,31 +33,10 @@ fn start(dir: &Path) -> Server {
         .expect("pydojo starts");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let line = lines.next().expect("a start-up line").unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("unexpected: {line}"));
     Server {
         child,
-        url: format!("http://{addr}/graphql"),
+        url: graphql_url(&line),
     }
-}
-
-async fn gql(
-    client: &reqwest::Client,
-    url: &str,
-    token: Option<&str>,
-    query: &str,
-    variables: Value,
-) -> reqwest::Result<Value> {
-    let mut req = client
-        .post(url)
-        .json(&json!({ "query": query, "variables": variables }));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    req.send().await?.json().await
 }
 
 fn admin_create(dir: &Path) {
@@ -97,7 +78,7 @@ async fn kill_9_mid_stream_loses_nothing_and_duplicates_nothing() {
     let mut server = start(dir.path());
     admin_create(dir.path()); // while the server runs, as an operator would
     let login = "mutation($l: String!, $p: String!) { login(login: $l, password: $p) { token } }";
-    let v = gql(
+    let v = post_graphql(
         &client,
         &server.url,
         None,
@@ -110,9 +91,9 @@ async fn kill_9_mid_stream_loses_nothing_and_duplicates_nothing() {
         .as_str()
         .unwrap_or_else(|| panic!("{v}"))
         .to_string();
-    let v = gql(&client, &server.url, None, "mutation { register(username: \"ada\", email: \"ada@example.org\", password: \"correct horse battery\") { token } }", json!({})).await.unwrap();
+    let v = post_graphql(&client, &server.url, None, "mutation { register(username: \"ada\", email: \"ada@example.org\", password: \"correct horse battery\") { token } }", json!({})).await.unwrap();
     let token = v["data"]["register"]["token"].as_str().unwrap().to_string();
-    gql(
+    post_graphql(
         &client,
         &server.url,
         Some(&admin),
@@ -121,7 +102,7 @@ async fn kill_9_mid_stream_loses_nothing_and_duplicates_nothing() {
     )
     .await
     .unwrap();
-    gql(
+    post_graphql(
         &client,
         &server.url,
         Some(&admin),
@@ -145,7 +126,7 @@ async fn kill_9_mid_stream_loses_nothing_and_duplicates_nothing() {
         );
         tasks.push(tokio::spawn(async move {
             let code_text = format!("def two_sum(nums, target):\n    return [{i}]\n");
-            let reply = gql(
+            let reply = post_graphql(
                 &client,
                 &url,
                 Some(&token),
@@ -176,7 +157,7 @@ async fn kill_9_mid_stream_loses_nothing_and_duplicates_nothing() {
     let server = start(dir.path());
     let _guard = KillOnDrop(server.child);
     // The signing secret persisted, so the old token still works.
-    let v = gql(
+    let v = post_graphql(
         &client,
         &server.url,
         Some(&token),
@@ -186,7 +167,7 @@ async fn kill_9_mid_stream_loses_nothing_and_duplicates_nothing() {
     .await
     .unwrap();
     assert_eq!(v["data"]["me"]["username"], "ada", "{v}");
-    let v = gql(
+    let v = post_graphql(
         &client,
         &server.url,
         Some(&token),
@@ -226,7 +207,7 @@ async fn kill_9_mid_stream_loses_nothing_and_duplicates_nothing() {
         listed.len()
     );
     assert_eq!(listed.len(), in_log);
-    let v = gql(
+    let v = post_graphql(
         &client,
         &server.url,
         None,
@@ -240,7 +221,7 @@ async fn kill_9_mid_stream_loses_nothing_and_duplicates_nothing() {
         json!([{ "slug": "two-sum", "status": "PUBLISHED" }])
     );
     // Usernames stay reserved across the restart.
-    let v = gql(&client, &server.url, None, "mutation { register(username: \"ada\", email: \"other@example.org\", password: \"correct horse battery\") { token } }", json!({})).await.unwrap();
+    let v = post_graphql(&client, &server.url, None, "mutation { register(username: \"ada\", email: \"other@example.org\", password: \"correct horse battery\") { token } }", json!({})).await.unwrap();
     assert_eq!(code(&v), "CONFLICT");
 }
 

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{CREATE_PROBLEM, PUBLISH_PROBLEM, SUBMIT, problem_input};
+use common::{CREATE_PROBLEM, PUBLISH_PROBLEM, SUBMIT, graphql_url, post_graphql, problem_input};
 use executor::nats::{ProgressUpdate, Topology};
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -95,13 +95,9 @@ async fn gql(
     query: &str,
     variables: Value,
 ) -> Value {
-    let mut req = client
-        .post(url)
-        .json(&json!({ "query": query, "variables": variables }));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let v: Value = req.send().await.unwrap().json().await.unwrap();
+    let v = post_graphql(client, url, token, query, variables)
+        .await
+        .unwrap();
     assert!(v.get("errors").is_none(), "unexpected errors: {v}");
     v["data"].clone()
 }
@@ -134,13 +130,7 @@ async fn an_executor_killed_mid_judgement_leaves_exactly_one_verdict() {
     .collect::<Vec<_>>();
     serve.extend(flags.iter().cloned());
     let (mut server, line) = start(&serve, "warn");
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("unexpected: {line}"))
-        .to_string();
-    let url = format!("http://{addr}/graphql");
+    let url = graphql_url(&line);
     let client = reqwest::Client::new();
 
     admin_create(dir.path());

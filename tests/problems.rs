@@ -351,12 +351,7 @@ async fn demo_mode_seeds_an_empty_data_directory_once() {
             .expect("pydojo starts");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let first = lines.next().expect("a start-up line").unwrap();
-        let addr = first
-            .split("http://")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .unwrap_or_else(|| panic!("unexpected: {first}"))
-            .to_owned();
+        let url = common::graphql_url(&first);
         let demo = lines.next().expect("a demo line").unwrap();
         let mut accounts = Vec::new();
         if demo.contains("problems imported") {
@@ -367,10 +362,10 @@ async fn demo_mode_seeds_an_empty_data_directory_once() {
             }
         }
         // The reader stays open: the server writes to stdout as it runs.
-        (child, addr, demo, accounts, lines)
+        (child, url, demo, accounts, lines)
     };
 
-    let (mut child, addr, demo, accounts, _out) = start();
+    let (mut child, url, demo, accounts, _out) = start();
     assert!(demo.contains("1 problems imported"), "{demo}");
     let names: Vec<&str> = accounts.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["admin", "alice", "bob"]);
@@ -381,19 +376,10 @@ async fn demo_mode_seeds_an_empty_data_directory_once() {
     assert_ne!(accounts[1].1, accounts[2].1);
 
     let client = reqwest::Client::new();
-    let url = format!("http://{addr}/graphql");
-    let gql = |query: &str, variables: serde_json::Value, token: Option<String>| {
-        let mut req = client
-            .post(&url)
-            .json(&serde_json::json!({ "query": query, "variables": variables }));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
+    let gql = |query: &'static str, variables: serde_json::Value, token: Option<String>| {
+        let (client, url) = (client.clone(), url.clone());
         async move {
-            req.send()
-                .await
-                .unwrap()
-                .json::<serde_json::Value>()
+            common::post_graphql(&client, &url, token.as_deref(), query, variables)
                 .await
                 .unwrap()
         }

@@ -237,3 +237,31 @@ pub async fn native_sandbox() -> Option<std::sync::Arc<dyn sandbox::DynSandbox>>
         }
     }
 }
+
+/// The GraphQL URL of a `pydojo serve` started as a process, from the
+/// first line it prints ("PyDojo listening on http://ADDR …").
+pub fn graphql_url(startup_line: &str) -> String {
+    let addr = startup_line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("unexpected start-up line: {startup_line}"));
+    format!("http://{addr}/graphql")
+}
+
+/// A GraphQL request to a server started as a process; the whole reply.
+pub async fn post_graphql(
+    client: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> reqwest::Result<Value> {
+    let mut req = client
+        .post(url)
+        .json(&json!({ "query": query, "variables": variables }));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await?.json().await
+}
