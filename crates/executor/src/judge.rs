@@ -435,14 +435,7 @@ impl<S: Sandbox> Judge<S> {
                 Some(Report::Exited(_) | Report::End(_)) | None => Some(garbled()),
             },
             Next::Stopped(limit) => Some((stopped_verdict(limit), None)),
-            Next::Ended(Ok(outcome)) => Some(match limit_verdict(&outcome) {
-                Some(kind) => (kind, None),
-                None => no_report(&outcome),
-            }),
-            Next::Ended(Err(e)) => Some((
-                VerdictKind::InternalError,
-                Some(format!("the judge could not run the submission: {e}")),
-            )),
+            Next::Ended(outcome) => Some(run_ended(outcome)),
         }
     }
 
@@ -476,20 +469,9 @@ impl<S: Sandbox> Judge<S> {
                 }
                 Next::Report { report: None, .. } => break garbled_ending(),
                 Next::Stopped(limit) => break Ending::failed(stopped_verdict(limit), None),
-                Next::Ended(Ok(outcome)) => {
-                    break match limit_verdict(&outcome) {
-                        Some(kind) => Ending::failed(kind, None),
-                        None => {
-                            let (kind, message) = no_report(&outcome);
-                            Ending::failed(kind, message)
-                        }
-                    };
-                }
-                Next::Ended(Err(e)) => {
-                    break Ending::failed(
-                        VerdictKind::InternalError,
-                        Some(format!("the judge could not run the submission: {e}")),
-                    );
+                Next::Ended(outcome) => {
+                    let (kind, message) = run_ended(outcome);
+                    break Ending::failed(kind, message);
                 }
             }
         };
@@ -629,6 +611,22 @@ fn test_lines(spec: &ProblemSpec, tests: &[(&TestCase, bool)]) -> Result<Vec<Str
             Ok(json + "\n")
         })
         .collect()
+}
+
+/// The verdict when the whole run ended before the report it was waiting
+/// for: a run-wide limit, the harness ended by the solution, or the sandbox
+/// failing.
+fn run_ended(outcome: sandbox::Result<RunOutcome>) -> (VerdictKind, Option<String>) {
+    match outcome {
+        Ok(outcome) => match limit_verdict(&outcome) {
+            Some(kind) => (kind, None),
+            None => no_report(&outcome),
+        },
+        Err(e) => (
+            VerdictKind::InternalError,
+            Some(format!("the judge could not run the submission: {e}")),
+        ),
+    }
 }
 
 fn stopped_verdict(limit: LimitKind) -> VerdictKind {
