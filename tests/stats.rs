@@ -126,16 +126,7 @@ async fn rankings_profiles_stats_and_analytics_answer_over_graphql(backend: Back
     };
     let admin = app.admin("root").await;
     for (slug, difficulty) in [("two-sum", "EASY"), ("hard-sum", "HARD")] {
-        let mut input = problem_input(slug);
-        input["difficulty"] = json!(difficulty);
-        app.ok(
-            Some(&admin),
-            CREATE_PROBLEM,
-            json!({ "s": slug, "i": input }),
-        )
-        .await;
-        app.ok(Some(&admin), PUBLISH_PROBLEM, json!({ "s": slug }))
-            .await;
+        app.publish_problem(&admin, slug, difficulty).await;
     }
     let (ada, ada_id) = app.register("ada").await;
     let (bob, _) = app.register("bob").await;

@@ -91,16 +91,7 @@ async fn as_of_answers_what_the_live_api_answered_then(backend: Backend) {
     };
     let admin = app.admin("root").await;
     for (slug, difficulty) in [("two-sum", "EASY"), ("hard-sum", "HARD")] {
-        let mut input = problem_input(slug);
-        input["difficulty"] = json!(difficulty);
-        app.ok(
-            Some(&admin),
-            CREATE_PROBLEM,
-            json!({ "s": slug, "i": input }),
-        )
-        .await;
-        app.ok(Some(&admin), PUBLISH_PROBLEM, json!({ "s": slug }))
-            .await;
+        app.publish_problem(&admin, slug, difficulty).await;
     }
     let (ada, _) = app.register("ada").await;
     let (bob, _) = app.register("bob").await;

@@ -176,6 +176,21 @@ impl TestApp {
             .unwrap_or_else(|| panic!("admin login: {v}"))
             .to_string()
     }
+
+    /// Creates and publishes `problem_input(slug)` with `difficulty`
+    /// (`EASY`, `MEDIUM`, `HARD`), as `admin`.
+    pub async fn publish_problem(&self, admin: &str, slug: &str, difficulty: &str) {
+        let mut input = problem_input(slug);
+        input["difficulty"] = json!(difficulty);
+        self.ok(
+            Some(admin),
+            CREATE_PROBLEM,
+            json!({ "s": slug, "i": input }),
+        )
+        .await;
+        self.ok(Some(admin), PUBLISH_PROBLEM, json!({ "s": slug }))
+            .await;
+    }
 }
 
 pub fn code(v: &Value) -> &str {
