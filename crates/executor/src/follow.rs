@@ -42,13 +42,19 @@ pub(crate) async fn step<F: Follow>(f: &mut F) -> Result<Step, F::Error> {
     Ok(Step::Processed(batch.len()))
 }
 
-/// Steps until caught up with the log as it is now.
+/// Steps until caught up with the log as it is now: up to its head at the
+/// call, waiting for events that are committed but not yet readable (see
+/// `Subscription::head`).
 pub(crate) async fn drain<F: Follow>(f: &mut F) -> Result<usize, F::Error> {
+    let head = f.subscription().head().await.map_err(F::read_failed)?;
     let mut total = 0;
-    while let Step::Processed(n) = step(f).await? {
-        total += n;
+    loop {
+        match step(f).await? {
+            Step::Processed(n) => total += n,
+            Step::Idle if f.subscription().cursor() >= head => return Ok(total),
+            Step::Idle => tokio::time::sleep(store::HELD_BACK_POLL).await,
+        }
     }
-    Ok(total)
 }
 
 /// Runs until dropped; a failing batch is retried with backoff from the

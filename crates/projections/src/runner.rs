@@ -178,13 +178,19 @@ impl Runner {
         Ok(Step::Processed(batch.len()))
     }
 
-    /// Steps until caught up with the log as it is now.
+    /// Steps until caught up with the log as it is now: up to its head at
+    /// the call, waiting for events that are committed but not yet readable
+    /// (see `Subscription::head`).
     pub async fn drain(&mut self) -> Result<usize> {
+        let head = self.subscription.head().await?;
         let mut total = 0;
-        while let Step::Processed(n) = self.step().await? {
-            total += n;
+        loop {
+            match self.step().await? {
+                Step::Processed(n) => total += n,
+                Step::Idle if self.subscription.cursor() >= head => return Ok(total),
+                Step::Idle => tokio::time::sleep(store::HELD_BACK_POLL).await,
+            }
         }
-        Ok(total)
     }
 
     #[tracing::instrument(skip_all, fields(events = batch.len(), first = %batch[0].cursor))]

@@ -33,7 +33,7 @@ use uuid::Uuid;
 pub use error::{Error, Result};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
-pub use subscription::{Subscription, subscribe};
+pub use subscription::{HELD_BACK_POLL, Subscription, subscribe};
 
 /// What the caller believes about a stream before appending to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

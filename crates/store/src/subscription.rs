@@ -30,6 +30,10 @@ pub fn subscribe(store: SharedStore, after: Cursor, batch: usize) -> Subscriptio
     }
 }
 
+/// How often a drain looks again for events that are committed but held
+/// back (PostgreSQL, behind an older open transaction).
+pub const HELD_BACK_POLL: Duration = Duration::from_millis(5);
+
 impl Subscription {
     /// The cursor of the last event handed out.
     pub fn cursor(&self) -> Cursor {
@@ -60,6 +64,13 @@ impl Subscription {
                 tokio::time::sleep(self.poll).await;
             }
         }
+    }
+
+    /// The last event committed to the log now. On PostgreSQL it can be
+    /// ahead of what is readable for a moment: events are held back while
+    /// an older transaction that may still append before them is open.
+    pub async fn head(&self) -> Result<Cursor> {
+        self.store.head().await
     }
 
     /// Moves the subscription back (or forward) to `cursor`, e.g. to retry a
