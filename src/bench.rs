@@ -217,6 +217,7 @@ fn ten_test_problem() -> domain::problem::ProblemSpec {
             memory_limit_mb: 128,
         },
         checker: Checker::Exact,
+        hints: Vec::new(),
     }
 }
 

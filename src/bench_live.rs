@@ -253,6 +253,7 @@ fn problem(title: &str, difficulty: domain::problem::Difficulty) -> domain::prob
             memory_limit_mb: 128,
         },
         checker: Checker::Exact,
+        hints: Vec::new(),
     }
 }
 

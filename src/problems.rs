@@ -26,7 +26,6 @@ pub struct Package {
     pub dir: PathBuf,
     pub slug: String,
     pub spec: ProblemSpec,
-    pub hints: Vec<String>,
     pub reference: String,
     pub wrong: Vec<WrongSolution>,
 }
@@ -358,6 +357,7 @@ fn load_from(source: Source<'_>) -> Result<Package, PackageError> {
             memory_limit_mb: manifest.limits.memory_limit_mb,
         },
         checker,
+        hints: manifest.hints,
     };
     domain::problem::validate_spec(&spec).map_err(|e| spec_error(source, &text, e))?;
 
@@ -397,7 +397,6 @@ fn load_from(source: Source<'_>) -> Result<Package, PackageError> {
         },
         slug: manifest.slug,
         spec,
-        hints: manifest.hints,
         reference,
         wrong,
     })
@@ -857,7 +856,7 @@ impl graphql::PackageImporter for UploadedPackages {
 
 /// Writes `spec` as a package in `dir` (created; must not hold a package
 /// already): everything the platform keeps of a problem. The reference
-/// solution, the known-wrong solutions and the hints are not kept by the
+/// solution and the known-wrong solutions are not kept by the
 /// platform, so the package needs its `solution.py` again before it
 /// validates. Returns the files written.
 pub fn export(slug: &str, spec: &ProblemSpec, dir: &Path) -> Result<Vec<PathBuf>, PackageError> {
@@ -898,6 +897,12 @@ pub fn export(slug: &str, spec: &ProblemSpec, dir: &Path) -> Result<Vec<PathBuf>
         ProblemKind::StdIo => {
             manifest.insert("kind".into(), "stdio".into());
         }
+    }
+    if !spec.hints.is_empty() {
+        manifest.insert(
+            "hints".into(),
+            toml::Value::Array(spec.hints.iter().map(|h| h.as_str().into()).collect()),
+        );
     }
     let mut limits = toml::Table::new();
     limits.insert(

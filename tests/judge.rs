@@ -262,5 +262,6 @@ fn spec_from(input: &Value) -> domain::problem::ProblemSpec {
             memory_limit_mb: 128,
         },
         checker: Checker::Exact,
+        hints: Vec::new(),
     }
 }

@@ -84,6 +84,11 @@ pub struct ProblemSpec {
     pub hidden_tests: Vec<TestCase>,
     pub limits: Limits,
     pub checker: Checker,
+    /// Graded hints, from a nudge to nearly the idea, for the tutor to give
+    /// one at a time. Never shown with the problem. Absent in events written
+    /// before hints were kept, hence the default.
+    #[serde(default)]
+    pub hints: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -174,6 +179,8 @@ pub const TITLE_MAX: usize = 120;
 pub const STATEMENT_MAX: usize = 64 * 1024;
 pub const TEMPLATE_MAX: usize = 16 * 1024;
 pub const TAGS_MAX: usize = 10;
+pub const HINTS_MAX: usize = 10;
+pub const HINT_MAX: usize = 2000;
 pub const TESTS_MAX: usize = 500;
 pub const TEST_FIELD_MAX: usize = 1024 * 1024;
 
@@ -242,6 +249,22 @@ pub fn validate_spec(spec: &ProblemSpec) -> Result<(), DomainError> {
                 format!("tag {tag:?} must be 1 to 32 characters of a-z, 0-9 and '-'"),
             ));
         }
+    }
+    if spec.hints.len() > HINTS_MAX {
+        return Err(DomainError::invalid(
+            "hints",
+            format!("at most {HINTS_MAX} hints"),
+        ));
+    }
+    if spec
+        .hints
+        .iter()
+        .any(|h| h.trim().is_empty() || h.len() > HINT_MAX)
+    {
+        return Err(DomainError::invalid(
+            "hints",
+            format!("each hint must be 1 to {HINT_MAX} bytes"),
+        ));
     }
     if !(100..=20_000).contains(&spec.limits.time_limit_ms) {
         return Err(DomainError::invalid(

@@ -312,6 +312,7 @@ pub fn spec() -> ProblemSpec {
         }],
         limits: Limits::default(),
         checker: Checker::Exact,
+        hints: Vec::new(),
     }
 }
 

@@ -28,6 +28,7 @@ fn one_of_each() -> Vec<Event> {
             abs_tol: 1e-6,
             rel_tol: 1e-9,
         },
+        hints: Vec::new(),
     };
     vec![
         UserEvent::UserRegistered {

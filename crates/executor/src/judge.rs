@@ -879,6 +879,7 @@ mod tests {
                 memory_limit_mb: 64,
             },
             checker: domain::problem::Checker::Exact,
+            hints: Vec::new(),
         }
     }
 

@@ -73,6 +73,7 @@ fn spec(kind: ProblemKind, examples: Vec<TestCase>, hidden_tests: Vec<TestCase>)
             memory_limit_mb: 64,
         },
         checker: Checker::Exact,
+        hints: Vec::new(),
     }
 }
 

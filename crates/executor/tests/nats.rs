@@ -67,6 +67,7 @@ fn add_problem() -> ProblemSpec {
             memory_limit_mb: 64,
         },
         checker: Checker::Exact,
+        hints: Vec::new(),
     }
 }
 

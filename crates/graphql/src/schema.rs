@@ -1,6 +1,8 @@
 //! The query and mutation roots.
 
-use async_graphql::{Context, ErrorExtensions as _, ID, Object, Schema};
+use async_graphql::{
+    Context, ErrorExtensions as _, ID, MergedObject, MergedSubscription, Object, Schema,
+};
 use commands::Actor;
 use domain::{SubmissionId, UserId};
 use projections::queries::{self, ProblemFilter};
@@ -8,10 +10,24 @@ use projections::queries::{self, ProblemFilter};
 use crate::context::{PackageImportError, RequestCtx, Services};
 use crate::error::{Code, api_error, from_command, from_read};
 use crate::stats::{self, Analytics, LeaderboardPage, ProblemStats, Profile, RankingPage};
-use crate::subscription::Subscription;
+use crate::subscription::CoreSubscription;
 use crate::types::*;
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
+
+// The query root: one object per feature, merged. A feature adds its own
+// `#[Object]` in its module and a member here. (Plain comments: doc comments
+// would become descriptions in the published schema.)
+#[derive(MergedObject, Default, Debug)]
+pub struct Query(CoreQuery);
+
+// The mutation root, merged like `Query`.
+#[derive(MergedObject, Default, Debug)]
+pub struct Mutation(CoreMutation);
+
+// The subscription root, merged like `Query`.
+#[derive(MergedSubscription, Default, Debug)]
+pub struct Subscription(CoreSubscription);
 
 /// Limits that keep one query from costing the server too much.
 pub const MAX_DEPTH: usize = 12;
@@ -21,11 +37,15 @@ const MAX_PAGE: i32 = 100;
 pub const MAX_PACKAGE_FILES: usize = 64;
 
 pub fn build(services: Option<Services>) -> AppSchema {
-    let builder = Schema::build(Query, Mutation, Subscription)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
-        .limit_recursive_depth(32)
-        .limit_directives(20);
+    let builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
+    .limit_recursive_depth(32)
+    .limit_directives(20);
     match services {
         Some(s) => builder.data(s).finish(),
         None => builder.finish(),
@@ -78,11 +98,11 @@ fn parse_id<T: std::str::FromStr>(id: &ID, what: &str) -> async_graphql::Result<
         .map_err(|_| api_error(Code::BadUserInput, format!("{what} id is not a valid id")))
 }
 
-#[derive(Debug)]
-pub struct Query;
+#[derive(Debug, Default)]
+pub struct CoreQuery;
 
 #[Object]
-impl Query {
+impl CoreQuery {
     /// The logged-in user.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
         let actor = request(ctx).actor()?;
@@ -320,10 +340,10 @@ fn is_admin(ctx: &Context<'_>) -> bool {
         .is_some_and(|a| a.role == domain::user::Role::Admin)
 }
 
-#[derive(Debug)]
-pub struct Mutation;
+#[derive(Debug, Default)]
+pub struct CoreMutation;
 
-impl Mutation {
+impl CoreMutation {
     async fn session(
         s: &Services,
         user_id: UserId,
@@ -341,7 +361,7 @@ impl Mutation {
 }
 
 #[Object]
-impl Mutation {
+impl CoreMutation {
     /// Creates an account and logs it in.
     async fn register(
         &self,

@@ -129,11 +129,11 @@ impl From<&LiveEvent> for LogEvent {
     }
 }
 
-#[derive(Debug)]
-pub struct Subscription;
+#[derive(Debug, Default)]
+pub struct CoreSubscription;
 
 #[Subscription]
-impl Subscription {
+impl CoreSubscription {
     /// One of your submissions (admins: anyone's) as the judge works on it:
     /// its current state first, then RUNNING with each test's outcome, then
     /// JUDGED with the verdict, after which the subscription completes.

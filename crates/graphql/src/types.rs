@@ -487,6 +487,10 @@ pub struct ProblemInput {
     #[graphql(default = 256)]
     pub memory_limit_mb: u32,
     pub checker: Option<CheckerInput>,
+    /// Graded hints for the tutor, from a nudge to nearly the idea. Never
+    /// shown with the problem.
+    #[graphql(default)]
+    pub hints: Vec<String>,
 }
 
 impl ProblemInput {
@@ -546,6 +550,7 @@ impl ProblemInput {
                 memory_limit_mb: self.memory_limit_mb,
             },
             checker,
+            hints: self.hints,
         })
     }
 }

@@ -45,6 +45,7 @@ fn spec(difficulty: Difficulty) -> ProblemSpec {
         hidden_tests: vec![],
         limits: Limits::default(),
         checker: Checker::Exact,
+        hints: Vec::new(),
     }
 }
 

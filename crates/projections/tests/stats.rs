@@ -48,6 +48,7 @@ fn spec(difficulty: Difficulty) -> ProblemSpec {
         hidden_tests: vec![],
         limits: Limits::default(),
         checker: Checker::Exact,
+        hints: Vec::new(),
     }
 }
 
