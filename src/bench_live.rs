@@ -211,11 +211,19 @@ fn serve_args(storage: StorageArgs, jwt_secret: Secret, live_capacity: usize) ->
             nats_connect_timeout: Duration::from_secs(5),
         },
         playground_rate_per_minute: 1_000_000,
+        comment_rate_per_minute: 1_000_000,
         playground_wall_ms: 10_000,
         playground_memory_mb: 128,
         playground_output_bytes: 1024 * 1024,
         consistency_timeout_ms: 10_000,
         live_capacity,
+        tutor: Box::new(crate::config::TutorArgs {
+            tutor_base_url: None,
+            openai_api_key: None,
+            tutor_model: "gpt-4o-mini".into(),
+            tutor_daily_quota: 0,
+            tutor_timeout: Duration::from_secs(30),
+        }),
     }
 }
 
@@ -396,7 +404,7 @@ impl World {
         let id = self.commands.submit(user, slug, SOLUTION).await?.value;
         let v = verdict(kind, &mut rand::rng());
         let appended_at = unix_nanos();
-        let done = self.commands.record_verdict(id, v).await?;
+        let done = self.commands.record_verdict(id, v, None).await?;
         Ok((done.cursor, appended_at))
     }
 }
@@ -549,7 +557,7 @@ async fn run_lag(storage: StorageArgs, cfg: &LagBench, backend: &str) -> anyhow:
                     }
                     Op::Verdict => {
                         let id = submission.expect("a verdict has its submission");
-                        world.commands.record_verdict(id, v).await?.cursor
+                        world.commands.record_verdict(id, v, None).await?.cursor
                     }
                     Op::Playground => {
                         world

@@ -316,6 +316,10 @@ pub struct ServeArgs {
     #[arg(long, env = "PYDOJO_PLAYGROUND_RATE_PER_MINUTE", default_value_t = 20)]
     pub playground_rate_per_minute: u32,
 
+    /// Forum comments posted or edited per minute per user.
+    #[arg(long, env = "PYDOJO_COMMENT_RATE_PER_MINUTE", default_value_t = 10)]
+    pub comment_rate_per_minute: u32,
+
     /// A playground run's wall-clock (and CPU) limit, in ms.
     #[arg(long, env = "PYDOJO_PLAYGROUND_WALL_MS", default_value_t = 10_000)]
     pub playground_wall_ms: u64,
@@ -338,6 +342,54 @@ pub struct ServeArgs {
     /// updates whatever the clients do.
     #[arg(long, env = "PYDOJO_LIVE_CAPACITY", default_value_t = 256)]
     pub live_capacity: usize,
+
+    /// The AI tutor. Boxed: `ServeArgs` is already the largest command.
+    #[command(flatten)]
+    pub tutor: Box<TutorArgs>,
+}
+
+/// The AI tutor: a model behind any OpenAI-compatible endpoint (OpenAI, a
+/// local Ollama or vLLM), or the offline hint engine when none is set.
+#[derive(Debug, Clone, Args)]
+pub struct TutorArgs {
+    /// Base URL of an OpenAI-compatible API, e.g. https://api.openai.com/v1
+    /// or http://127.0.0.1:11434/v1 (Ollama). Unset with OPENAI_API_KEY set:
+    /// OpenAI's. Neither: the offline hint engine answers.
+    #[arg(long, env = "PYDOJO_TUTOR_BASE_URL")]
+    pub tutor_base_url: Option<String>,
+
+    /// The API key, from the environment variable OPENAI_API_KEY only (a flag
+    /// would show in the process list). Never printed.
+    #[arg(skip = std::env::var("OPENAI_API_KEY").ok().and_then(|k| k.parse::<Secret>().ok()))]
+    pub openai_api_key: Option<Secret>,
+
+    /// The model the tutor asks.
+    #[arg(long, env = "PYDOJO_TUTOR_MODEL", default_value = "gpt-4o-mini")]
+    pub tutor_model: String,
+
+    /// Questions per user and UTC day, over all problems (0: no limit).
+    #[arg(long, env = "PYDOJO_TUTOR_DAILY_QUOTA", default_value_t = 50)]
+    pub tutor_daily_quota: u32,
+
+    /// How long to wait for the model's first token, and between two tokens,
+    /// before the question fails with a timeout.
+    #[arg(long, env = "PYDOJO_TUTOR_TIMEOUT", value_parser = parse_duration, default_value = "30s")]
+    pub tutor_timeout: Duration,
+}
+
+impl TutorArgs {
+    /// The provider to ask, or `None` for the offline engine.
+    pub fn provider(&self) -> Option<tutor::ProviderConfig> {
+        let key = self.openai_api_key.as_ref().map(|k| k.expose().to_string());
+        let base = match (&self.tutor_base_url, &key) {
+            (Some(url), _) => url.clone(),
+            (None, Some(_)) => "https://api.openai.com/v1".to_string(),
+            (None, None) => return None,
+        };
+        let mut config = tutor::ProviderConfig::new(base, key, self.tutor_model.clone());
+        config.timeout = self.tutor_timeout;
+        Some(config)
+    }
 }
 
 #[cfg(test)]

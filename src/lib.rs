@@ -183,6 +183,7 @@ impl App {
             auth_per_minute: args.auth_rate_per_minute,
             submit_per_minute: args.submit_rate_per_minute,
             playground_per_minute: args.playground_rate_per_minute,
+            comment_per_minute: args.comment_rate_per_minute,
         };
         let limiters = Arc::new(graphql::Limiters::new(limits));
         let commands = Commands::new(store.clone(), Passwords::new());
@@ -249,7 +250,32 @@ impl App {
             db.clone(),
             progress.clone(),
         ));
+        let tutor = match args.tutor.provider() {
+            Some(config) => {
+                // Credentials in the URL (user:password@) are never printed.
+                let shown = match config.base_url.split_once("://") {
+                    Some((scheme, rest)) if rest.contains('@') => {
+                        format!("{scheme}://…@{}", rest.rsplit('@').next().unwrap_or(""))
+                    }
+                    _ => config.base_url.clone(),
+                };
+                tracing::info!(
+                    base_url = %shown,
+                    model = %config.model,
+                    key = config.api_key.is_some(),
+                    "the tutor asks a model at an OpenAI-compatible endpoint"
+                );
+                tutor::Tutor::Online(tutor::Provider::new(config))
+            }
+            None => {
+                tracing::info!(
+                    "the tutor is offline (no --tutor-base-url or OPENAI_API_KEY): the built-in hint engine answers"
+                );
+                tutor::Tutor::Offline
+            }
+        };
         let services = graphql::Services {
+            tutor: graphql::TutorService::new(tutor, args.tutor.tutor_daily_quota),
             time_travel: Arc::new(graphql::TimeTravel::new(store.clone(), 4)),
             playground,
             packages,
@@ -440,7 +466,7 @@ async fn relay_progress(mut messages: async_nats::Subscriber, live: graphql::Liv
 fn tested(update: executor::nats::ProgressUpdate) -> graphql::JudgeProgress {
     graphql::JudgeProgress {
         submission_id: update.submission_id,
-        test: Some(update.test),
+        test: update.test,
         passed: update.passed,
         total: update.total,
     }

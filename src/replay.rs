@@ -255,8 +255,9 @@ fn spec(difficulty: Difficulty) -> ProblemSpec {
 }
 
 /// A deterministic mix: 2,000 users, 60 problems, then submissions (created
-/// and judged: about half accepted) and, every tenth step, a playground run,
-/// spread over a year.
+/// and judged: about half accepted), every tenth step a playground run, and
+/// rejudges of 1% of the submissions (accepted and wrong swapped), spread
+/// over a year.
 async fn generate(store: &SharedStore, events: usize) -> anyhow::Result<usize> {
     const USERS: usize = 2000;
     const PROBLEMS: usize = 60;
@@ -338,11 +339,72 @@ async fn generate(store: &SharedStore, events: usize) -> anyhow::Result<usize> {
         VerdictKind::RuntimeError,
     ];
     let mut step = 0usize;
+    // Submissions of the previous append, some of which the next rejudges.
+    let mut judged: Vec<(SubmissionId, UserId, ProblemId, VerdictKind)> = Vec::new();
     while written < events {
-        // One append: up to 400 submissions (two events each) and up to 50
-        // playground runs of distinct users.
+        // One append: up to 400 submissions (two events each), up to 50
+        // playground runs of distinct users, and rejudges (a request and a
+        // verdict, accepted and wrong swapped) of 1% of the previous
+        // append's submissions.
         let mut requests = Vec::new();
         let mut playground_users = std::collections::HashSet::new();
+        for (i, &(submission_id, user_id, problem_id, previous)) in
+            judged.iter().step_by(100).enumerate()
+        {
+            if written + requests.len() * 2 + 2 > events {
+                break;
+            }
+            let slug = format!("p-{}", problem_id.0.simple());
+            let rejudge_id = domain::RejudgeId::new();
+            let kind = if previous == VerdictKind::Accepted {
+                VerdictKind::WrongAnswer
+            } else {
+                VerdictKind::Accepted
+            };
+            let at = start + TimeDelta::seconds((step as i64 * 31) % (365 * 86_400));
+            requests.push(AppendRequest {
+                stream: format!("submission-{submission_id}"),
+                expected: ExpectedVersion::Exact(2),
+                events: vec![
+                    new_event(
+                        SubmissionEvent::SubmissionRejudgeRequested {
+                            submission_id,
+                            user_id,
+                            problem_id,
+                            problem_slug: slug.clone(),
+                            rejudge_id,
+                            problem_version: 1,
+                            previous_verdict: previous,
+                            at,
+                        }
+                        .into(),
+                    ),
+                    new_event(
+                        SubmissionEvent::SubmissionJudged {
+                            submission_id,
+                            user_id,
+                            problem_id,
+                            problem_slug: slug,
+                            problem_version: 1,
+                            verdict: Verdict {
+                                kind,
+                                passed: u32::from(kind == VerdictKind::Accepted) * 5,
+                                total: 5,
+                                runtime_ms: 25 + (i % 300) as u32,
+                                memory_kb: 8100 + (i % 4000) as u64,
+                                tests: vec![],
+                                failed_example: None,
+                                message: None,
+                            },
+                            at: at + TimeDelta::seconds(2),
+                            rejudge_id: Some(rejudge_id),
+                        }
+                        .into(),
+                    ),
+                ],
+            });
+        }
+        judged.clear();
         while requests.len() < 450 && written + requests.len() * 2 < events {
             step += 1;
             let user_id = users[step.wrapping_mul(7919) % USERS];
@@ -375,6 +437,7 @@ async fn generate(store: &SharedStore, events: usize) -> anyhow::Result<usize> {
             let submission_id = SubmissionId::new();
             let slug = format!("p-{}", problem_id.0.simple());
             let kind = kinds[step % kinds.len()];
+            judged.push((submission_id, user_id, problem_id, kind));
             requests.push(AppendRequest {
                 stream: format!("submission-{submission_id}"),
                 expected: ExpectedVersion::NoStream,
@@ -410,6 +473,7 @@ async fn generate(store: &SharedStore, events: usize) -> anyhow::Result<usize> {
                                 message: None,
                             },
                             at: at + TimeDelta::seconds(2),
+                            rejudge_id: None,
                         }
                         .into(),
                     ),

@@ -207,9 +207,13 @@ async fn an_executor_killed_mid_judgement_leaves_exactly_one_verdict() {
         update
     };
 
-    // Mid-run: the first test is done, two more to go.
+    // The executor says it started, then mid-run: the first test is done,
+    // two more to go.
     let update = next_progress(&mut progress).await;
-    assert_eq!((update.test.index, update.passed, update.total), (0, 1, 3));
+    assert_eq!((update.test, update.passed, update.total), (None, 0, 3));
+    let update = next_progress(&mut progress).await;
+    let test = update.test.expect("a test's outcome");
+    assert_eq!((test.index, update.passed, update.total), (0, 1, 3));
     first.0.kill().unwrap(); // SIGKILL
     first.0.wait().unwrap();
     let killed_at = Instant::now();
@@ -219,9 +223,12 @@ async fn an_executor_killed_mid_judgement_leaves_exactly_one_verdict() {
     assert!(line.contains("executor judging jobs"), "{line}");
     // The second executor judges the job from the start once the ack wait
     // of the dead one has passed.
+    let started = next_progress(&mut progress).await;
+    assert_eq!(started.test, None, "the second executor says it started");
     let mut indexes = Vec::new();
     while indexes.len() < 3 {
-        indexes.push(next_progress(&mut progress).await.test.index);
+        let test = next_progress(&mut progress).await.test.expect("a test");
+        indexes.push(test.index);
     }
     assert_eq!(indexes, vec![0, 1, 2], "judged again from the first test");
     eprintln!(

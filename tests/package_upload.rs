@@ -183,3 +183,96 @@ async fn only_admins_upload_packages() {
 
     assert!(!problem_exists(&app, &admin, "two-sum").await);
 }
+
+const IMPORT_ZIP: &str = "mutation($f: Upload!) { importProblemPackageZip(file: $f) { slug outcome version problem { status } } }";
+
+/// The two-sum package as a zip archive of its folder, with `extra` entries.
+fn two_sum_zip(extra: &[(&str, &str)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default();
+    for file in two_sum_files() {
+        out.start_file(
+            format!("two-sum/{}", file["path"].as_str().unwrap()),
+            options,
+        )
+        .unwrap();
+        out.write_all(file["content"].as_str().unwrap().as_bytes())
+            .unwrap();
+    }
+    for (name, content) in extra {
+        out.start_file(*name, options).unwrap();
+        out.write_all(content.as_bytes()).unwrap();
+    }
+    out.finish().unwrap().into_inner()
+}
+
+/// Posts `archive` as a GraphQL multipart request, the way upload clients
+/// (apollo-upload-client and friends) do.
+async fn upload(app: &TestApp, token: &str, archive: &[u8]) -> Value {
+    let boundary = "pydojo-test-boundary-5e1f";
+    let operations = json!({ "query": IMPORT_ZIP, "variables": { "f": null } });
+    let mut body = Vec::new();
+    for (name, value) in [
+        ("operations", operations.to_string()),
+        ("map", json!({ "0": ["variables.f"] }).to_string()),
+    ] {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"0\"; filename=\"two-sum.zip\"\r\n\
+             Content-Type: application/zip\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(archive);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let response = reqwest::Client::new()
+        .post(app.url())
+        .bearer_auth(token)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{status}: {text:?}: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_uploads_a_package_as_a_zip_and_a_hostile_archive_imports_nothing() {
+    let Some(app) = spawn().await else { return };
+    let admin = app.admin("root").await;
+
+    // An entry reaching outside the package: refused by name, nothing imported.
+    let v = upload(&app, &admin, &two_sum_zip(&[("../escape.py", "print(1)")])).await;
+    assert_eq!(code(&v), "BAD_USER_INPUT", "{v}");
+    assert_eq!(v["errors"][0]["extensions"]["field"], "../escape.py", "{v}");
+    assert!(!problem_exists(&app, &admin, "two-sum").await);
+
+    // Not a zip at all.
+    let v = upload(&app, &admin, b"PK but not really").await;
+    assert_eq!(code(&v), "BAD_USER_INPUT", "{v}");
+
+    // A user may not upload.
+    let (user, _) = app.register("ada").await;
+    let v = upload(&app, &user, &two_sum_zip(&[])).await;
+    assert_eq!(code(&v), "FORBIDDEN", "{v}");
+
+    let v = upload(&app, &admin, &two_sum_zip(&[])).await;
+    assert!(v.get("errors").is_none(), "{v}");
+    let import = &v["data"]["importProblemPackageZip"];
+    assert_eq!(import["slug"], "two-sum", "{v}");
+    assert_eq!(import["outcome"], "CREATED");
+    assert_eq!(import["problem"]["status"], "PUBLISHED");
+}

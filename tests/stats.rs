@@ -40,7 +40,7 @@ impl Judge {
         };
         let done = self
             .commands
-            .record_verdict(id.parse().unwrap(), verdict)
+            .record_verdict(id.parse().unwrap(), verdict, None)
             .await
             .unwrap();
         self.last = self.last.max(done.cursor);

@@ -244,6 +244,17 @@ async fn both_protocols_work_and_bad_tokens_are_refused_with_a_code() {
             )
             .await;
         assert_eq!(ws.refused(&sub).await, "NOT_FOUND");
+        // Requests the library itself rejects carry a code too: a query
+        // that does not parse, a field that does not exist, a variable of
+        // the wrong type.
+        for (query, variables) in [
+            ("subscription {", json!({})),
+            ("subscription { noSuchField }", json!({})),
+            (SUBMISSION_UPDATED, json!({ "id": 42.5 })),
+        ] {
+            let sub = ws.subscribe(query, variables).await;
+            assert_eq!(ws.refused(&sub).await, "BAD_USER_INPUT", "{query}");
+        }
         // Admins may follow anyone's.
         let mut ws = WsClient::authenticated(&app, protocol, &admin).await;
         let sub = ws.subscribe(SUBMISSION_UPDATED, json!({ "id": id })).await;
@@ -457,7 +468,13 @@ async fn with_nats_a_submitter_sees_progress_published_by_an_executor() {
         .filter(|u| u["status"] == "RUNNING")
         .map(|u| u["progress"]["passed"].as_u64().unwrap())
         .collect();
-    assert_eq!(passed, vec![1, 2, 3], "every test's progress: {updates:?}");
+    assert_eq!(
+        passed,
+        vec![0, 1, 2, 3],
+        "RUNNING when the executor starts, then every test's progress: {updates:?}"
+    );
+    let started = updates.iter().find(|u| u["status"] == "RUNNING").unwrap();
+    assert!(started["progress"]["test"].is_null(), "{started}");
     let last = updates.last().unwrap();
     assert_eq!(last["status"], "JUDGED");
     assert_eq!(last["verdict"]["kind"], "ACCEPTED");

@@ -48,7 +48,11 @@ impl World {
             message: None,
         };
         let id = v["submit"]["id"].as_str().unwrap().parse().unwrap();
-        let done = self.commands.record_verdict(id, verdict).await.unwrap();
+        let done = self
+            .commands
+            .record_verdict(id, verdict, None)
+            .await
+            .unwrap();
         self.last = self.last.max(done.cursor);
     }
 

@@ -42,11 +42,13 @@ pub fn serve_args(storage: StorageArgs) -> ServeArgs {
         submit_rate_per_minute: 10_000,
         consistency_timeout_ms: 10_000,
         live_capacity: 256,
+        tutor: Box::new(tutor_args(None)),
         judge: pydojo::config::JudgeMode::Embedded,
         demo: false,
         demo_problems: "problems".into(),
         nats: nats_args("nats://127.0.0.1:4222"),
         playground_rate_per_minute: 10_000,
+        comment_rate_per_minute: 10_000,
         playground_wall_ms: 10_000,
         playground_memory_mb: 128,
         playground_output_bytes: 1024 * 1024,
@@ -279,4 +281,16 @@ pub async fn post_graphql(
         req = req.bearer_auth(t);
     }
     req.send().await?.json().await
+}
+
+/// The tutor's settings: `base_url` for a (fake) model, else offline. Never
+/// the environment's API key.
+pub fn tutor_args(base_url: Option<String>) -> pydojo::config::TutorArgs {
+    pydojo::config::TutorArgs {
+        openai_api_key: base_url.as_ref().map(|_| "test-key".parse().unwrap()),
+        tutor_base_url: base_url,
+        tutor_model: "fake-model".into(),
+        tutor_daily_quota: 50,
+        tutor_timeout: std::time::Duration::from_secs(30),
+    }
 }

@@ -12,7 +12,10 @@
 //! unique key that is taken, reaches the caller.
 
 mod error;
+mod forum;
 mod passwords;
+mod rejudge;
+mod tutor;
 
 use std::sync::Arc;
 
@@ -22,13 +25,15 @@ use domain::problem::{Problem, ProblemCommand, ProblemSpec, ProblemState};
 use domain::reservation::{self, ReservationEvent, ReservationKind};
 use domain::submission::{ProblemFacts, Submission, SubmissionCommand};
 use domain::user::{self, Role, User, UserCommand, UserState};
-use domain::{Aggregate, DomainError, ProblemId, SubmissionId, UserId};
+use domain::{Aggregate, DomainError, ProblemId, RejudgeId, SubmissionId, UserId};
 use serde_json::json;
 use store::{AppendRequest, Cursor, ExpectedVersion, NewEvent, SharedStore};
 use uuid::Uuid;
 
 pub use error::{Error, Result};
 pub use passwords::Passwords;
+pub use rejudge::RejudgeStarted;
+pub use tutor::{AskTutor, Asked, TutorAnswer, TutorFailure, TutorOutcome};
 
 /// Who is asking, as established by authentication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +69,9 @@ pub fn problem_stream(id: ProblemId) -> String {
 }
 pub fn submission_stream(id: SubmissionId) -> String {
     format!("submission-{id}")
+}
+pub fn rejudge_stream(id: RejudgeId) -> String {
+    format!("rejudge-{id}")
 }
 
 #[derive(Debug, Clone)]
@@ -625,12 +633,14 @@ impl Commands {
         &self,
         id: SubmissionId,
         verdict: domain::submission::Verdict,
+        rejudge_id: Option<RejudgeId>,
     ) -> Result<Done<()>> {
         let at = Utc::now();
         let done = self
             .execute::<Submission>(&submission_stream(id), None, |_| {
                 SubmissionCommand::RecordVerdict {
                     verdict: verdict.clone(),
+                    rejudge_id,
                     at,
                 }
             })
@@ -652,12 +662,14 @@ impl Commands {
         &self,
         id: SubmissionId,
         verdict: domain::submission::Verdict,
+        rejudge_id: Option<RejudgeId>,
         expected: u64,
     ) -> Result<Done<()>> {
         let stream = submission_stream(id);
         let (state, _) = self.load::<Submission>(&stream).await?;
         let events = state.decide(SubmissionCommand::RecordVerdict {
             verdict,
+            rejudge_id,
             at: Utc::now(),
         })?;
         let new = events
@@ -676,7 +688,7 @@ impl Commands {
             Err(conflict @ store::Error::Conflict { .. }) => {
                 // Judged between our load and append: the domain says why.
                 let (state, _) = self.load::<Submission>(&stream).await?;
-                if state.0.is_some_and(|s| s.verdict.is_some()) {
+                if state.0.is_some_and(|s| s.awaiting() != Some(rejudge_id)) {
                     Err(DomainError::InvalidState("submission is already judged".into()).into())
                 } else {
                     Err(conflict.into())

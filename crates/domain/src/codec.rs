@@ -9,10 +9,13 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::forum::CommentEvent;
 use crate::playground::PlaygroundEvent;
 use crate::problem::ProblemEvent;
+use crate::rejudge::RejudgeEvent;
 use crate::reservation::ReservationEvent;
 use crate::submission::SubmissionEvent;
+use crate::tutor::TutorEvent;
 use crate::user::UserEvent;
 
 /// Every event the system records, grouped by aggregate.
@@ -24,6 +27,9 @@ pub enum Event {
     Submission(SubmissionEvent),
     Reservation(ReservationEvent),
     Playground(PlaygroundEvent),
+    Rejudge(RejudgeEvent),
+    Comment(CommentEvent),
+    Tutor(TutorEvent),
 }
 
 impl From<UserEvent> for Event {
@@ -44,6 +50,21 @@ impl From<SubmissionEvent> for Event {
 impl From<PlaygroundEvent> for Event {
     fn from(e: PlaygroundEvent) -> Self {
         Event::Playground(e)
+    }
+}
+impl From<RejudgeEvent> for Event {
+    fn from(e: RejudgeEvent) -> Self {
+        Event::Rejudge(e)
+    }
+}
+impl From<CommentEvent> for Event {
+    fn from(e: CommentEvent) -> Self {
+        Event::Comment(e)
+    }
+}
+impl From<TutorEvent> for Event {
+    fn from(e: TutorEvent) -> Self {
+        Event::Tutor(e)
     }
 }
 impl From<ReservationEvent> for Event {
@@ -70,6 +91,9 @@ narrow!(Problem, ProblemEvent);
 narrow!(Submission, SubmissionEvent);
 narrow!(Reservation, ReservationEvent);
 narrow!(Playground, PlaygroundEvent);
+narrow!(Rejudge, RejudgeEvent);
+narrow!(Comment, CommentEvent);
+narrow!(Tutor, TutorEvent);
 
 /// An event ready to be stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,6 +140,18 @@ pub const EVENT_TYPES: &[(&str, u32)] = &[
     ("KeyReserved", 1),
     ("SubmissionJudged", 1),
     ("PlaygroundRunCompleted", 1),
+    ("SubmissionRejudgeRequested", 1),
+    ("RejudgeStarted", 1),
+    ("CommentPosted", 1),
+    ("CommentEdited", 1),
+    ("CommentDeleted", 1),
+    ("CommentHidden", 1),
+    ("CommentUnhidden", 1),
+    ("CommentVoted", 1),
+    ("TutorMessageSent", 1),
+    ("TutorReplied", 1),
+    ("TutorReplyFailed", 1),
+    ("TutorQuotaUsed", 1),
 ];
 
 fn current_version(event_type: &str) -> Option<(&'static str, u32)> {
@@ -134,6 +170,9 @@ pub fn encode(event: &Event) -> Encoded {
         Event::Submission(e) => serde_json::to_value(e),
         Event::Reservation(e) => serde_json::to_value(e),
         Event::Playground(e) => serde_json::to_value(e),
+        Event::Rejudge(e) => serde_json::to_value(e),
+        Event::Comment(e) => serde_json::to_value(e),
+        Event::Tutor(e) => serde_json::to_value(e),
     }
     .expect("domain events always serialise");
     let Value::Object(map) = tagged else {
@@ -179,6 +218,15 @@ pub fn decode(event_type: &str, schema_version: u32, data: Value) -> Result<Even
         }
         n if n.starts_with("Playground") => {
             Event::Playground(serde_json::from_value(tagged).map_err(malformed)?)
+        }
+        n if n.starts_with("Rejudge") => {
+            Event::Rejudge(serde_json::from_value(tagged).map_err(malformed)?)
+        }
+        n if n.starts_with("Comment") => {
+            Event::Comment(serde_json::from_value(tagged).map_err(malformed)?)
+        }
+        n if n.starts_with("Tutor") => {
+            Event::Tutor(serde_json::from_value(tagged).map_err(malformed)?)
         }
         _ => Event::Reservation(serde_json::from_value(tagged).map_err(malformed)?),
     };

@@ -17,6 +17,9 @@ pub enum DomainError {
     /// The command does not fit the current state (already published, inactive).
     #[error("{0}")]
     InvalidState(String),
+    /// A quota or limit is used up (the tutor's daily questions).
+    #[error("{0}")]
+    LimitReached(String),
 }
 
 impl DomainError {

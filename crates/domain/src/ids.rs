@@ -48,3 +48,11 @@ id_type!(
     /// One submission of code to a problem.
     SubmissionId
 );
+id_type!(
+    /// An admin's request to judge a problem's submissions again.
+    RejudgeId
+);
+id_type!(
+    /// A comment in a problem's forum.
+    CommentId
+);

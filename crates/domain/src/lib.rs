@@ -12,16 +12,19 @@
 
 pub mod codec;
 mod error;
+pub mod forum;
 mod ids;
 pub mod playground;
 pub mod problem;
+pub mod rejudge;
 pub mod reservation;
 pub mod submission;
+pub mod tutor;
 pub mod user;
 
 pub use codec::Event;
 pub use error::DomainError;
-pub use ids::{ProblemId, SubmissionId, UserId};
+pub use ids::{CommentId, ProblemId, RejudgeId, SubmissionId, UserId};
 
 /// An event-sourced aggregate: a state folded from its events, and a pure
 /// decision that turns a command into new events or a business rejection.

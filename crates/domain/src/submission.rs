@@ -1,10 +1,11 @@
-//! The submission aggregate. Until the judge exists a submission stays queued:
-//! its only event is `SubmissionCreated`, and no verdict is ever invented.
+//! The submission aggregate: created, judged once, and judged again each time
+//! an admin rejudges its problem. A rejudge's verdict replaces the earlier one
+//! in every read model; the earlier one stays in the log.
 
 use serde::{Deserialize, Serialize};
 
 use crate::problem::ProblemStatus;
-use crate::{Aggregate, DomainError, ProblemId, SubmissionId, Timestamp, UserId};
+use crate::{Aggregate, DomainError, ProblemId, RejudgeId, SubmissionId, Timestamp, UserId};
 
 /// Submitted code is UTF-8 (guaranteed by `String`) and at most this many bytes.
 pub const CODE_MAX_BYTES: usize = 64 * 1024;
@@ -32,6 +33,26 @@ pub enum SubmissionEvent {
         problem_version: u32,
         verdict: Verdict,
         at: Timestamp,
+        /// Set when this verdict answers a rejudge (then `problem_version` is
+        /// the version the rejudge judged against). Absent in verdicts
+        /// recorded before rejudges existed, hence the default.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rejudge_id: Option<RejudgeId>,
+    },
+    /// An admin asked for this judged submission to be judged again against
+    /// `problem_version` (the problem's version when the rejudge started).
+    /// The job queues pick it up like a new submission.
+    SubmissionRejudgeRequested {
+        submission_id: SubmissionId,
+        user_id: UserId,
+        problem_id: ProblemId,
+        problem_slug: String,
+        rejudge_id: RejudgeId,
+        problem_version: u32,
+        /// The verdict this rejudge may replace, so that what changed can be
+        /// told from the two events alone.
+        previous_verdict: VerdictKind,
+        at: Timestamp,
     },
 }
 
@@ -53,9 +74,22 @@ pub enum SubmissionCommand {
         code: String,
         at: Timestamp,
     },
-    /// Records the judge's verdict. A submission gets exactly one, however
-    /// often the job is delivered.
-    RecordVerdict { verdict: Verdict, at: Timestamp },
+    /// Records the judge's verdict. A submission gets exactly one per job
+    /// (its first judgement, and each rejudge), however often the job is
+    /// delivered: `rejudge_id` says which job the verdict answers.
+    RecordVerdict {
+        verdict: Verdict,
+        rejudge_id: Option<RejudgeId>,
+        at: Timestamp,
+    },
+    /// Queues the judged submission to be judged again against
+    /// `problem_version`. A newer rejudge supersedes one still pending.
+    RequestRejudge {
+        rejudge_id: RejudgeId,
+        problem_id: ProblemId,
+        problem_version: u32,
+        at: Timestamp,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -70,6 +104,20 @@ pub struct SubmissionState {
     pub problem_version: u32,
     pub code: String,
     pub verdict: Option<Verdict>,
+    /// The rejudge waiting for a verdict, and the version it judges against.
+    pub pending_rejudge: Option<(RejudgeId, u32)>,
+}
+
+impl SubmissionState {
+    /// The job this submission waits on, if any: its first judgement
+    /// (`Some(None)`), or a rejudge (`Some(Some(id))`).
+    pub fn awaiting(&self) -> Option<Option<RejudgeId>> {
+        match (&self.verdict, self.pending_rejudge) {
+            (None, _) => Some(None),
+            (Some(_), Some((id, _))) => Some(Some(id)),
+            (Some(_), None) => None,
+        }
+    }
 }
 
 impl Aggregate for Submission {
@@ -94,11 +142,30 @@ impl Aggregate for Submission {
                 problem_version: *problem_version,
                 code: code.clone(),
                 verdict: None,
+                pending_rejudge: None,
             })),
-            SubmissionEvent::SubmissionJudged { verdict, .. } => {
+            SubmissionEvent::SubmissionJudged {
+                verdict,
+                rejudge_id,
+                ..
+            } => {
                 let mut state = self.0;
                 if let Some(s) = state.as_mut() {
                     s.verdict = Some(verdict.clone());
+                    if rejudge_id.is_some() && s.pending_rejudge.map(|(id, _)| id) == *rejudge_id {
+                        s.pending_rejudge = None;
+                    }
+                }
+                Submission(state)
+            }
+            SubmissionEvent::SubmissionRejudgeRequested {
+                rejudge_id,
+                problem_version,
+                ..
+            } => {
+                let mut state = self.0;
+                if let Some(s) = state.as_mut() {
+                    s.pending_rejudge = Some((*rejudge_id, *problem_version));
                 }
                 Submission(state)
             }
@@ -148,15 +215,26 @@ impl Aggregate for Submission {
                     at,
                 }])
             }
-            SubmissionCommand::RecordVerdict { verdict, at } => {
+            SubmissionCommand::RecordVerdict {
+                verdict,
+                rejudge_id,
+                at,
+            } => {
                 let Some(state) = &self.0 else {
                     return Err(DomainError::NotFound("submission"));
                 };
-                if state.verdict.is_some() {
-                    return Err(DomainError::InvalidState(
-                        "submission is already judged".into(),
-                    ));
+                if state.awaiting() != Some(rejudge_id) {
+                    return Err(DomainError::InvalidState(match rejudge_id {
+                        None => "submission is already judged".into(),
+                        Some(id) => format!("submission is not awaiting rejudge {id}"),
+                    }));
                 }
+                let problem_version = match rejudge_id {
+                    Some(_) => state
+                        .pending_rejudge
+                        .map_or(state.problem_version, |(_, v)| v),
+                    None => state.problem_version,
+                };
                 if verdict.passed > verdict.total || verdict.tests.len() as u32 > verdict.total {
                     return Err(DomainError::invalid(
                         "verdict",
@@ -168,8 +246,35 @@ impl Aggregate for Submission {
                     user_id: state.user_id,
                     problem_id: state.problem_id,
                     problem_slug: state.problem_slug.clone(),
-                    problem_version: state.problem_version,
+                    problem_version,
                     verdict,
+                    at,
+                    rejudge_id,
+                }])
+            }
+            SubmissionCommand::RequestRejudge {
+                rejudge_id,
+                problem_id,
+                problem_version,
+                at,
+            } => {
+                // A submission of another problem is "not found" for this one.
+                let Some(state) = self.0.as_ref().filter(|s| s.problem_id == problem_id) else {
+                    return Err(DomainError::NotFound("submission"));
+                };
+                let Some(previous) = &state.verdict else {
+                    return Err(DomainError::InvalidState(
+                        "submission is not judged yet; its first judgement is still to come".into(),
+                    ));
+                };
+                Ok(vec![SubmissionEvent::SubmissionRejudgeRequested {
+                    submission_id: state.id,
+                    user_id: state.user_id,
+                    problem_id: state.problem_id,
+                    problem_slug: state.problem_slug.clone(),
+                    rejudge_id,
+                    problem_version,
+                    previous_verdict: previous.kind,
                     at,
                 }])
             }

@@ -4,7 +4,7 @@ use chrono::{TimeZone, Utc};
 use domain::problem::*;
 use domain::submission::*;
 use domain::user::*;
-use domain::{Aggregate, DomainError, ProblemId, SubmissionId, Timestamp, UserId};
+use domain::{Aggregate, DomainError, ProblemId, RejudgeId, SubmissionId, Timestamp, UserId};
 
 fn at() -> Timestamp {
     Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
@@ -576,6 +576,7 @@ fn records_exactly_one_verdict_for_a_submission() {
     let judged = given::<Submission>(
         &created,
         SubmissionCommand::RecordVerdict {
+            rejudge_id: None,
             verdict: verdict(VerdictKind::Accepted),
             at: at(),
         },
@@ -589,6 +590,7 @@ fn records_exactly_one_verdict_for_a_submission() {
     let err = given::<Submission>(
         &history,
         SubmissionCommand::RecordVerdict {
+            rejudge_id: None,
             verdict: verdict(VerdictKind::WrongAnswer),
             at: at(),
         },
@@ -602,6 +604,7 @@ fn rejects_a_verdict_for_an_unknown_submission_or_an_impossible_count() {
     let err = given::<Submission>(
         &[],
         SubmissionCommand::RecordVerdict {
+            rejudge_id: None,
             verdict: verdict(VerdictKind::Accepted),
             at: at(),
         },
@@ -615,6 +618,7 @@ fn rejects_a_verdict_for_an_unknown_submission_or_an_impossible_count() {
     let err = given::<Submission>(
         &created,
         SubmissionCommand::RecordVerdict {
+            rejudge_id: None,
             verdict: bad,
             at: at(),
         },
@@ -627,4 +631,156 @@ fn rejects_a_verdict_for_an_unknown_submission_or_an_impossible_count() {
             ..
         }
     ));
+}
+
+fn judged_history(kind: VerdictKind) -> Vec<SubmissionEvent> {
+    let mut history =
+        given::<Submission>(&[], submit(Some(facts(ProblemStatus::Published)), "pass")).unwrap();
+    let judged = given::<Submission>(
+        &history,
+        SubmissionCommand::RecordVerdict {
+            rejudge_id: None,
+            verdict: verdict(kind),
+            at: at(),
+        },
+    )
+    .unwrap();
+    history.extend(judged);
+    history
+}
+
+fn rejudge(history: &[SubmissionEvent], id: RejudgeId, version: u32) -> Vec<SubmissionEvent> {
+    let problem_id = match &history[0] {
+        SubmissionEvent::SubmissionCreated { problem_id, .. } => *problem_id,
+        _ => unreachable!(),
+    };
+    given::<Submission>(
+        history,
+        SubmissionCommand::RequestRejudge {
+            rejudge_id: id,
+            problem_id,
+            problem_version: version,
+            at: at(),
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_rejudge_gets_exactly_one_new_verdict_against_the_new_version() {
+    let mut history = judged_history(VerdictKind::Accepted);
+    let id = RejudgeId::new();
+    history.extend(rejudge(&history, id, 4));
+    assert_eq!(
+        Submission::replay(&history).0.unwrap().awaiting(),
+        Some(Some(id))
+    );
+    // A verdict for the first judgement again (a late redelivery) is refused.
+    let err = given::<Submission>(
+        &history,
+        SubmissionCommand::RecordVerdict {
+            rejudge_id: None,
+            verdict: verdict(VerdictKind::Accepted),
+            at: at(),
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, DomainError::InvalidState(_)));
+    let judged = given::<Submission>(
+        &history,
+        SubmissionCommand::RecordVerdict {
+            rejudge_id: Some(id),
+            verdict: verdict(VerdictKind::WrongAnswer),
+            at: at(),
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        &judged[..],
+        [SubmissionEvent::SubmissionJudged { problem_version: 4, rejudge_id: Some(r), verdict, .. }]
+        if *r == id && verdict.kind == VerdictKind::WrongAnswer
+    ));
+    history.extend(judged);
+    let state = Submission::replay(&history).0.unwrap();
+    assert_eq!(state.awaiting(), None);
+    assert_eq!(state.verdict.unwrap().kind, VerdictKind::WrongAnswer);
+    let err = given::<Submission>(
+        &history,
+        SubmissionCommand::RecordVerdict {
+            rejudge_id: Some(id),
+            verdict: verdict(VerdictKind::Accepted),
+            at: at(),
+        },
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, DomainError::InvalidState(_)),
+        "the rejudge's verdict is recorded once"
+    );
+}
+
+#[test]
+fn a_newer_rejudge_supersedes_one_still_pending() {
+    let mut history = judged_history(VerdictKind::Accepted);
+    let (old, new) = (RejudgeId::new(), RejudgeId::new());
+    history.extend(rejudge(&history, old, 4));
+    history.extend(rejudge(&history, new, 5));
+    let stale = given::<Submission>(
+        &history,
+        SubmissionCommand::RecordVerdict {
+            rejudge_id: Some(old),
+            verdict: verdict(VerdictKind::Accepted),
+            at: at(),
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(stale, DomainError::InvalidState(_)));
+    let judged = given::<Submission>(
+        &history,
+        SubmissionCommand::RecordVerdict {
+            rejudge_id: Some(new),
+            verdict: verdict(VerdictKind::Accepted),
+            at: at(),
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        &judged[..],
+        [SubmissionEvent::SubmissionJudged {
+            problem_version: 5,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn only_a_judged_submission_of_that_problem_is_rejudged() {
+    let created =
+        given::<Submission>(&[], submit(Some(facts(ProblemStatus::Published)), "pass")).unwrap();
+    let SubmissionEvent::SubmissionCreated { problem_id, .. } = &created[0] else {
+        unreachable!()
+    };
+    let err = given::<Submission>(
+        &created,
+        SubmissionCommand::RequestRejudge {
+            rejudge_id: RejudgeId::new(),
+            problem_id: *problem_id,
+            problem_version: 4,
+            at: at(),
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, DomainError::InvalidState(_)));
+    let history = judged_history(VerdictKind::Accepted);
+    let err = given::<Submission>(
+        &history,
+        SubmissionCommand::RequestRejudge {
+            rejudge_id: RejudgeId::new(),
+            problem_id: ProblemId::new(),
+            problem_version: 4,
+            at: at(),
+        },
+    )
+    .unwrap_err();
+    assert_eq!(err, DomainError::NotFound("submission"));
 }

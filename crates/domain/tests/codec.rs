@@ -2,13 +2,16 @@
 
 use chrono::Utc;
 use domain::codec::{self, CodecError, EVENT_TYPES};
+use domain::forum::{CommentEvent, Vote};
 use domain::problem::*;
 use domain::reservation::*;
 use domain::submission::*;
+use domain::tutor::{MessageId, TutorEvent};
 use domain::user::*;
-use domain::{Event, ProblemId, SubmissionId, UserId};
+use domain::{Event, ProblemId, RejudgeId, SubmissionId, UserId};
 
 fn one_of_each() -> Vec<Event> {
+    let c = domain::CommentId::new();
     let (u, p, at) = (UserId::new(), ProblemId::new(), Utc::now());
     let spec = ProblemSpec {
         title: "t".into(),
@@ -151,6 +154,7 @@ fn one_of_each() -> Vec<Event> {
                 message: None,
             },
             at,
+            rejudge_id: None,
         }
         .into(),
         domain::playground::PlaygroundEvent::PlaygroundRunCompleted {
@@ -166,7 +170,145 @@ fn one_of_each() -> Vec<Event> {
             at,
         }
         .into(),
+        SubmissionEvent::SubmissionRejudgeRequested {
+            submission_id: SubmissionId::new(),
+            user_id: u,
+            problem_id: p,
+            problem_slug: "two-sum".into(),
+            rejudge_id: RejudgeId::new(),
+            problem_version: 2,
+            previous_verdict: VerdictKind::Accepted,
+            at,
+        }
+        .into(),
+        domain::rejudge::RejudgeEvent::RejudgeStarted {
+            rejudge_id: RejudgeId::new(),
+            problem_id: p,
+            problem_slug: "two-sum".into(),
+            problem_version: 2,
+            scope: domain::rejudge::RejudgeScope::Accepted,
+            total: 3,
+            by: u,
+            at,
+        }
+        .into(),
+        CommentEvent::CommentPosted {
+            comment_id: c,
+            problem_id: p,
+            problem_slug: "two-sum".into(),
+            parent_id: Some(domain::CommentId::new()),
+            depth: 1,
+            author_id: u,
+            author_name: "ada".into(),
+            body: "**hi**".into(),
+            spoiler: true,
+            at,
+        }
+        .into(),
+        CommentEvent::CommentEdited {
+            comment_id: c,
+            problem_id: p,
+            body: "hi".into(),
+            spoiler: false,
+            by: u,
+            at,
+        }
+        .into(),
+        CommentEvent::CommentDeleted {
+            comment_id: c,
+            problem_id: p,
+            by: u,
+            at,
+        }
+        .into(),
+        CommentEvent::CommentHidden {
+            comment_id: c,
+            problem_id: p,
+            reason: "spam".into(),
+            by: u,
+            at,
+        }
+        .into(),
+        CommentEvent::CommentUnhidden {
+            comment_id: c,
+            problem_id: p,
+            by: u,
+            at,
+        }
+        .into(),
+        CommentEvent::CommentVoted {
+            comment_id: c,
+            problem_id: p,
+            voter_id: u,
+            vote: Vote::Down,
+            at,
+        }
+        .into(),
+        TutorEvent::TutorMessageSent {
+            message_id: MessageId::new(),
+            user_id: u,
+            problem_id: p,
+            problem_slug: "two-sum".into(),
+            text: "why?".into(),
+            code: Some("def f(): pass".into()),
+            submission_id: None,
+            at,
+        }
+        .into(),
+        TutorEvent::TutorReplied {
+            message_id: MessageId::new(),
+            user_id: u,
+            problem_id: p,
+            problem_slug: "two-sum".into(),
+            text: "think".into(),
+            model: "gpt-4o-mini".into(),
+            prompt_tokens: 100,
+            completion_tokens: 20,
+            latency_ms: 900,
+            hints_revealed: 1,
+            replaced: false,
+            at,
+        }
+        .into(),
+        TutorEvent::TutorReplyFailed {
+            message_id: MessageId::new(),
+            user_id: u,
+            problem_id: p,
+            problem_slug: "two-sum".into(),
+            model: "gpt-4o-mini".into(),
+            code: "TIMEOUT".into(),
+            error: "too slow".into(),
+            latency_ms: 30_000,
+            at,
+        }
+        .into(),
+        TutorEvent::TutorQuotaUsed {
+            user_id: u,
+            day: at.date_naive(),
+            message_id: MessageId::new(),
+            at,
+        }
+        .into(),
     ]
+}
+
+#[test]
+fn a_verdict_stored_before_rejudges_existed_decodes_as_a_first_judgement() {
+    let event = one_of_each()
+        .into_iter()
+        .find(|e| codec::encode(e).event_type == "SubmissionJudged")
+        .unwrap();
+    let enc = codec::encode(&event);
+    assert!(
+        enc.data.get("rejudge_id").is_none(),
+        "a first judgement stores no rejudge id, as before"
+    );
+    let Event::Submission(SubmissionEvent::SubmissionJudged { rejudge_id, .. }) =
+        codec::decode(enc.event_type, 1, enc.data).unwrap()
+    else {
+        panic!("decodes as a verdict")
+    };
+    assert_eq!(rejudge_id, None);
 }
 
 #[test]

@@ -25,7 +25,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer, stream};
 use domain::problem::ProblemSpec;
 use domain::submission::{TestOutcome, Verdict};
-use domain::{ProblemId, SubmissionId};
+use domain::{ProblemId, RejudgeId, SubmissionId};
 use serde::{Deserialize, Serialize};
 
 use crate::QueueError;
@@ -296,6 +296,9 @@ pub struct JudgeJob {
     /// The submission stream's version when the job left the log: the
     /// verdict is appended right after it.
     pub expected_version: u64,
+    /// The rejudge this judgement answers; absent for a first judgement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejudge_id: Option<RejudgeId>,
 }
 
 /// An executor's verdict on its way back to the log.
@@ -304,6 +307,8 @@ pub struct JudgeResult {
     pub submission_id: SubmissionId,
     pub verdict: Verdict,
     pub expected_version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejudge_id: Option<RejudgeId>,
 }
 
 /// A test's outcome as soon as it is known, on core NATS (no persistence:
@@ -311,7 +316,10 @@ pub struct JudgeResult {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProgressUpdate {
     pub submission_id: SubmissionId,
-    pub test: TestOutcome,
+    /// The test that just ended; `None` in the first message of a
+    /// judgement, sent when an executor starts on it.
+    #[serde(default)]
+    pub test: Option<TestOutcome>,
     /// Tests passed so far.
     pub passed: u32,
     /// Tests the problem has (examples and hidden).

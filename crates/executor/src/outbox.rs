@@ -17,7 +17,7 @@ use store::{RecordedEvent, SharedStore, Subscription};
 
 use crate::follow::{self, Follow};
 use crate::nats::{self, JudgeJob, Result, Topology};
-use crate::queue::{PendingJob, pending_job};
+use crate::queue::{is_job, pending_job};
 use crate::{FileCheckpoint, QueueError, Step};
 
 /// What the outbox has done since it started.
@@ -101,7 +101,7 @@ impl Follow for Outbox {
 
     async fn process(&mut self, batch: &[RecordedEvent]) -> Result<()> {
         for recorded in batch {
-            if recorded.event_type == "SubmissionCreated" {
+            if is_job(&recorded.event_type) {
                 self.publish(recorded).await?;
                 // Saved after each job, once JetStream holds it.
                 self.checkpoint.save(recorded.cursor)?;
@@ -117,32 +117,27 @@ impl Follow for Outbox {
 impl Outbox {
     #[tracing::instrument(skip_all, fields(submission_id))]
     async fn publish(&mut self, recorded: &RecordedEvent) -> Result<()> {
-        if recorded.event_type != "SubmissionCreated" {
+        if !is_job(&recorded.event_type) {
             return Ok(());
         }
-        let Some(PendingJob {
-            submission_id,
-            problem_id,
-            problem_version,
-            code,
-            spec,
-        }) = pending_job(&self.commands, recorded).await?
-        else {
+        let Some(pending) = pending_job(&self.commands, recorded).await? else {
             self.stats.already_judged += 1;
             return Ok(());
         };
+        let key = pending.key();
         let job = JudgeJob {
-            submission_id,
-            problem_id,
-            problem_version,
-            code,
-            spec,
+            submission_id: pending.submission_id,
+            problem_id: pending.problem_id,
+            problem_version: pending.problem_version,
+            code: pending.code,
+            spec: pending.spec,
             expected_version: recorded.version,
+            rejudge_id: pending.rejudge_id,
         };
         let duplicate = nats::publish_acked(
             &self.js,
             self.topology.jobs_subject(),
-            &submission_id.to_string(),
+            &key,
             nats::encode(&job),
         )
         .await?;

@@ -211,7 +211,7 @@ impl<S: Sandbox + Send + Sync + 'static> Follow for EmbeddedQueue<S> {
                 Err(_) => {} // cancelled: only on shutdown
             }
         };
-        for recorded in batch.iter().filter(|r| r.event_type == "SubmissionCreated") {
+        for recorded in batch.iter().filter(|r| is_job(&r.event_type)) {
             while running.len() >= self.concurrency {
                 if let Some(joined) = running.join_next().await {
                     collect(joined);
@@ -232,9 +232,19 @@ impl<S: Sandbox + Send + Sync + 'static> Follow for EmbeddedQueue<S> {
     }
 }
 
-/// A submission still waiting for its verdict, read from its
-/// `SubmissionCreated` event, with the problem as it stood at that version
-/// (`None` if that version is unknown).
+/// Whether events of this type ask for a judgement: a new submission, or a
+/// rejudge of one.
+pub(crate) fn is_job(event_type: &str) -> bool {
+    matches!(
+        event_type,
+        "SubmissionCreated" | "SubmissionRejudgeRequested"
+    )
+}
+
+/// A submission still waiting for a verdict, read from its
+/// `SubmissionCreated` or `SubmissionRejudgeRequested` event, with the
+/// problem as it stood at the version to judge against (`None` if that
+/// version is unknown).
 #[derive(Debug)]
 pub(crate) struct PendingJob {
     pub submission_id: domain::SubmissionId,
@@ -242,6 +252,27 @@ pub(crate) struct PendingJob {
     pub problem_version: u32,
     pub code: String,
     pub spec: Option<domain::problem::ProblemSpec>,
+    /// The rejudge this judgement answers; `None` for the first one.
+    pub rejudge_id: Option<domain::RejudgeId>,
+}
+
+impl PendingJob {
+    /// One key per judgement: the submission id for its first, the
+    /// submission and rejudge ids for a rejudge. JetStream drops a repeat
+    /// of the same key.
+    pub(crate) fn key(&self) -> String {
+        job_key(self.submission_id, self.rejudge_id)
+    }
+}
+
+pub(crate) fn job_key(
+    submission_id: domain::SubmissionId,
+    rejudge_id: Option<domain::RejudgeId>,
+) -> String {
+    match rejudge_id {
+        None => submission_id.to_string(),
+        Some(r) => format!("{submission_id}.rejudge.{r}"),
+    }
 }
 
 /// The job `recorded` asks for: `None` when it is not a submission or the
@@ -257,33 +288,41 @@ pub(crate) async fn pending_job(
         recorded.data.clone(),
     )
     .map_err(|e| QueueError::Decode(recorded.cursor, e))?;
-    let Event::Submission(SubmissionEvent::SubmissionCreated {
-        submission_id,
-        problem_id,
-        problem_version,
-        code,
-        ..
-    }) = event
+    let (submission_id, rejudge_id, problem_version) = match event {
+        Event::Submission(SubmissionEvent::SubmissionCreated {
+            submission_id,
+            problem_version,
+            ..
+        }) => (submission_id, None, problem_version),
+        Event::Submission(SubmissionEvent::SubmissionRejudgeRequested {
+            submission_id,
+            rejudge_id,
+            problem_version,
+            ..
+        }) => (submission_id, Some(rejudge_id), problem_version),
+        _ => return Ok(None),
+    };
+    tracing::Span::current().record("submission_id", tracing::field::display(submission_id));
+    // The submission's stream says whether this judgement is still awaited:
+    // not if it was judged before a restart or by another judge, nor if a
+    // newer rejudge superseded this one.
+    let Some(state) = commands
+        .submission(submission_id)
+        .await?
+        .filter(|s| s.awaiting() == Some(rejudge_id))
     else {
         return Ok(None);
     };
-    tracing::Span::current().record("submission_id", tracing::field::display(submission_id));
-    if commands
-        .submission(submission_id)
-        .await?
-        .is_some_and(|s| s.verdict.is_some())
-    {
-        return Ok(None);
-    }
     let spec = commands
-        .problem_spec_at(problem_id, problem_version)
+        .problem_spec_at(state.problem_id, problem_version)
         .await?;
     Ok(Some(PendingJob {
         submission_id,
-        problem_id,
+        problem_id: state.problem_id,
         problem_version,
-        code,
+        code: state.code,
         spec,
+        rejudge_id,
     }))
 }
 
@@ -314,7 +353,7 @@ async fn judge_one<S: Sandbox>(
                     }
                     sink(QueueProgress::Tested(ProgressUpdate {
                         submission_id,
-                        test: test.clone(),
+                        test: Some(test.clone()),
                         passed,
                         total,
                     }));
@@ -333,7 +372,10 @@ async fn judge_one<S: Sandbox>(
         total = verdict.total,
         "judged"
     );
-    match commands.record_verdict(job.submission_id, verdict).await {
+    match commands
+        .record_verdict(job.submission_id, verdict, job.rejudge_id)
+        .await
+    {
         Ok(_) => Ok(()),
         // Someone (another executor, a run before a crash) got there first.
         Err(commands::Error::Domain(domain::DomainError::InvalidState(_))) => Ok(()),

@@ -155,6 +155,7 @@ impl ResultsConsumer {
             .record_verdict_at(
                 result.submission_id,
                 result.verdict,
+                result.rejudge_id,
                 result.expected_version,
             )
             .await

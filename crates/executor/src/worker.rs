@@ -293,11 +293,12 @@ async fn handle<S: Sandbox + Send + Sync + 'static>(
         submission_id: job.submission_id,
         verdict,
         expected_version: job.expected_version,
+        rejudge_id: job.rejudge_id,
     };
     if let Err(e) = nats::publish_acked(
         &shared.js,
         shared.topology.results_subject(),
-        &job.submission_id.to_string(),
+        &crate::queue::job_key(job.submission_id, job.rejudge_id),
         nats::encode(&result),
     )
     .await
@@ -335,6 +336,16 @@ async fn judge<S: Sandbox + Send + Sync + 'static>(
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut passed = 0;
+    publish_progress(
+        shared,
+        &ProgressUpdate {
+            submission_id: job.submission_id,
+            test: None,
+            passed,
+            total,
+        },
+    )
+    .await;
     let verdict = loop {
         tokio::select! {
             verdict = &mut judging => break verdict,
@@ -374,14 +385,18 @@ async fn announce<S>(
     }
     let update = ProgressUpdate {
         submission_id: job.submission_id,
-        test: test.clone(),
+        test: Some(test.clone()),
         passed: *passed,
         total,
     };
-    let subject = shared.topology.progress_subject(job.submission_id);
+    publish_progress(shared, &update).await;
+}
+
+async fn publish_progress<S>(shared: &Shared<S>, update: &ProgressUpdate) {
+    let subject = shared.topology.progress_subject(update.submission_id);
     if let Err(e) = shared
         .client
-        .publish(subject, nats::encode(&update).into())
+        .publish(subject, nats::encode(update).into())
         .await
     {
         tracing::debug!(error = %e, "cannot publish progress");

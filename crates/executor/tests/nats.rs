@@ -82,6 +82,7 @@ const WRONG: &str = "def add(a, b):\n    return a - b\n";
 struct World {
     store: SharedStore,
     commands: Commands,
+    admin: Actor,
     user: Actor,
     dir: tempfile::TempDir,
 }
@@ -119,6 +120,7 @@ impl World {
         Self {
             store,
             commands,
+            admin,
             user,
             dir,
         }
@@ -276,6 +278,7 @@ async fn two_executors_share_the_jobs_and_each_submission_is_judged_exactly_once
         submission_id: id,
         verdict: executor_verdict(&world, id).await,
         expected_version: 1,
+        rejudge_id: None,
     };
     js.publish(
         topology.results_subject(),
@@ -424,20 +427,26 @@ async fn a_judgement_longer_than_ack_wait_keeps_its_job_and_streams_progress() {
     assert_eq!(world.verdict(id).await, VerdictKind::Accepted);
     assert_eq!(world.judged_events(id).await, 1);
 
-    let mut seen = Vec::new();
-    while seen.len() < 3 {
+    let mut next = async || -> ProgressUpdate {
         let message = tokio::time::timeout(Duration::from_secs(5), progress.next())
             .await
-            .expect("a progress message per test")
+            .expect("a progress message when the judge starts and per test")
             .unwrap();
         let update: ProgressUpdate = serde_json::from_slice(&message.payload).unwrap();
         assert_eq!(update.submission_id, id);
-        seen.push((
-            update.test.index,
-            update.test.hidden,
-            update.passed,
-            update.total,
-        ));
+        update
+    };
+    let started = next().await;
+    assert_eq!(
+        (started.test, started.passed, started.total),
+        (None, 0, 3),
+        "the first message says the judge started"
+    );
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let update = next().await;
+        let test = update.test.expect("then one per test");
+        seen.push((test.index, test.hidden, update.passed, update.total));
     }
     assert_eq!(
         seen,
@@ -521,4 +530,94 @@ async fn an_unreachable_nats_server_is_a_clear_error() {
         "{text}"
     );
     assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejudge_travels_over_nats_and_each_submission_gets_one_new_verdict() {
+    let Some(nats) = nats_test_server() else {
+        return;
+    };
+    let Some(judge) = judge().await else {
+        return;
+    };
+    let world = World::new().await;
+    let (client, js) = connect(&nats).await;
+    let topology = nats.topology();
+    let right = world.submit(&slow_right(0.0)).await;
+    let wrong = world.submit(WRONG).await;
+
+    let mut outbox = world.outbox(&js, &topology, "outbox.checkpoint").await;
+    outbox.drain().await.unwrap();
+    let config = WorkerConfig {
+        concurrency: 1,
+        ack_wait: Duration::from_secs(10),
+        ..Default::default()
+    };
+    let (_, stop, task) = spawn_worker(&client, &topology, judge, config).await;
+    let mut results = ResultsConsumer::new(
+        world.commands.clone(),
+        &js,
+        &topology,
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    record_until(&mut results, 2, Duration::from_secs(60)).await;
+    assert_eq!(world.verdict(wrong).await, VerdictKind::WrongAnswer);
+
+    // New tests on which `a - b` is right: every b is 0.
+    let mut spec = add_problem();
+    spec.examples = vec![case("[1, 0]", "1")];
+    spec.hidden_tests = vec![case("[5, 0]", "5"), case("[-3, 0]", "-3")];
+    world
+        .commands
+        .edit_problem(&world.admin, "add", spec)
+        .await
+        .unwrap();
+    let started = world
+        .commands
+        .start_rejudge(
+            &world.admin,
+            "add",
+            domain::rejudge::RejudgeScope::All,
+            vec![right, wrong],
+        )
+        .await
+        .unwrap()
+        .value;
+    assert_eq!((started.total, started.skipped), (2, 0));
+
+    outbox.drain().await.unwrap();
+    assert_eq!(
+        outbox.stats().published,
+        4,
+        "a rejudge is a new job under its own message id: {:?}",
+        outbox.stats()
+    );
+    record_until(&mut results, 4, Duration::from_secs(60)).await;
+    stop.send(true).unwrap();
+    task.await.unwrap();
+
+    assert_eq!(world.verdict(wrong).await, VerdictKind::Accepted);
+    assert_eq!(world.verdict(right).await, VerdictKind::Accepted);
+    for id in [right, wrong] {
+        assert_eq!(world.judged_events(id).await, 2, "one verdict per job");
+        let state = world.commands.submission(id).await.unwrap().unwrap();
+        assert_eq!(state.awaiting(), None, "nothing left to judge");
+    }
+    let last = world
+        .store
+        .read_stream(&commands::submission_stream(wrong), 1)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(last.event_type, "SubmissionJudged");
+    assert_eq!(last.data["rejudge_id"], started.rejudge_id.to_string());
+    assert_eq!(last.data["problem_version"], 2);
+
+    // An outbox replaying the log from the start publishes no job twice.
+    let mut again = world.outbox(&js, &topology, "fresh.checkpoint").await;
+    again.drain().await.unwrap();
+    assert_eq!(again.stats().published, 0, "{:?}", again.stats());
 }

@@ -98,6 +98,9 @@ pub struct RateLimits {
     pub submit_per_minute: u32,
     /// Playground runs per user.
     pub playground_per_minute: u32,
+    /// Forum comments posted or edited per user. Votes are allowed six
+    /// times as often (each one is an event too).
+    pub comment_per_minute: u32,
 }
 
 impl Default for RateLimits {
@@ -106,15 +109,21 @@ impl Default for RateLimits {
             auth_per_minute: 30,
             submit_per_minute: 30,
             playground_per_minute: 20,
+            comment_per_minute: 10,
         }
     }
 }
+
+/// Votes allowed per comment allowed.
+const VOTES_PER_COMMENT: u32 = 6;
 
 #[derive(Debug)]
 pub struct Limiters {
     auth: DefaultKeyedRateLimiter<IpAddr>,
     submit: DefaultKeyedRateLimiter<domain::UserId>,
     playground: DefaultKeyedRateLimiter<domain::UserId>,
+    comment: DefaultKeyedRateLimiter<domain::UserId>,
+    vote: DefaultKeyedRateLimiter<domain::UserId>,
 }
 
 impl Limiters {
@@ -124,6 +133,10 @@ impl Limiters {
             auth: DefaultKeyedRateLimiter::keyed(quota(limits.auth_per_minute)),
             submit: DefaultKeyedRateLimiter::keyed(quota(limits.submit_per_minute)),
             playground: DefaultKeyedRateLimiter::keyed(quota(limits.playground_per_minute)),
+            comment: DefaultKeyedRateLimiter::keyed(quota(limits.comment_per_minute)),
+            vote: DefaultKeyedRateLimiter::keyed(quota(
+                limits.comment_per_minute.saturating_mul(VOTES_PER_COMMENT),
+            )),
         }
     }
 
@@ -148,11 +161,28 @@ impl Limiters {
             .map_err(|_| api_error(Code::RateLimited, "too many playground runs; wait a minute"))
     }
 
+    pub fn check_comment(&self, user: domain::UserId) -> async_graphql::Result<()> {
+        self.comment.check_key(&user).map_err(|_| {
+            api_error(
+                Code::RateLimited,
+                "too many comments posted or edited; wait a minute",
+            )
+        })
+    }
+
+    pub fn check_vote(&self, user: domain::UserId) -> async_graphql::Result<()> {
+        self.vote
+            .check_key(&user)
+            .map_err(|_| api_error(Code::RateLimited, "too many votes; wait a minute"))
+    }
+
     /// Drops idle keys so the maps do not grow without bound.
     pub fn shrink(&self) {
         self.auth.retain_recent();
         self.submit.retain_recent();
         self.playground.retain_recent();
+        self.comment.retain_recent();
+        self.vote.retain_recent();
     }
 }
 
@@ -189,6 +219,8 @@ pub struct Services {
     pub live: crate::live::Live,
     /// Models of the past, for `asOf`.
     pub time_travel: Arc<crate::as_of::TimeTravel>,
+    /// The AI tutor (a model, or the offline hint engine) and its quota.
+    pub tutor: crate::tutor::TutorService,
 }
 
 impl Services {

@@ -44,6 +44,7 @@ pub fn from_domain(e: &DomainError) -> async_graphql::Error {
         DomainError::Invalid { .. } => Code::BadUserInput,
         DomainError::NotFound(_) => Code::NotFound,
         DomainError::AlreadyExists(_) | DomainError::InvalidState(_) => Code::Conflict,
+        DomainError::LimitReached(_) => Code::RateLimited,
     };
     let err = api_error(code, e.to_string());
     match e {

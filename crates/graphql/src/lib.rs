@@ -23,16 +23,22 @@
 
 pub mod as_of;
 pub mod auth;
+mod codes;
 pub mod context;
 pub mod error;
+mod forum;
 mod http;
 pub mod live;
+mod package_zip;
+mod rejudge;
 pub mod schema;
 mod stats;
 mod subscription;
+mod tutor;
 mod types;
 mod ws;
 
+pub use crate::tutor::{TutorHub, TutorService};
 pub use as_of::TimeTravel;
 pub use context::{
     ImportOutcome, ImportReport, Limiters, PackageImportError, PackageImporter, RateLimits,

@@ -9,8 +9,11 @@ use projections::queries::{self, ProblemFilter};
 
 use crate::context::{PackageImportError, RequestCtx, Services};
 use crate::error::{Code, api_error, from_command, from_read};
+use crate::forum::{ForumMutation, ForumQuery, ForumSubscription};
+use crate::rejudge::{RejudgeMutation, RejudgeQuery, RejudgeSubscription};
 use crate::stats::{self, Analytics, LeaderboardPage, ProblemStats, Profile, RankingPage};
 use crate::subscription::CoreSubscription;
+use crate::tutor::{TutorMutation, TutorQuery, TutorSubscription};
 use crate::types::*;
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
@@ -19,15 +22,20 @@ pub type AppSchema = Schema<Query, Mutation, Subscription>;
 // `#[Object]` in its module and a member here. (Plain comments: doc comments
 // would become descriptions in the published schema.)
 #[derive(MergedObject, Default, Debug)]
-pub struct Query(CoreQuery);
+pub struct Query(CoreQuery, RejudgeQuery, ForumQuery, TutorQuery);
 
 // The mutation root, merged like `Query`.
 #[derive(MergedObject, Default, Debug)]
-pub struct Mutation(CoreMutation);
+pub struct Mutation(CoreMutation, RejudgeMutation, ForumMutation, TutorMutation);
 
 // The subscription root, merged like `Query`.
 #[derive(MergedSubscription, Default, Debug)]
-pub struct Subscription(CoreSubscription);
+pub struct Subscription(
+    CoreSubscription,
+    RejudgeSubscription,
+    ForumSubscription,
+    TutorSubscription,
+);
 
 /// Limits that keep one query from costing the server too much.
 pub const MAX_DEPTH: usize = 12;
@@ -45,7 +53,8 @@ pub fn build(services: Option<Services>) -> AppSchema {
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
     .limit_recursive_depth(32)
-    .limit_directives(20);
+    .limit_directives(20)
+    .extension(crate::codes::ClientErrorCodes);
     match services {
         Some(s) => builder.data(s).finish(),
         None => builder.finish(),
@@ -613,38 +622,39 @@ impl CoreMutation {
             )
             .extend_with(|_, e| e.set("field", "files")));
         }
-        let Some(importer) = &s.packages else {
-            return Err(api_error(
-                Code::Internal,
-                "packages cannot be imported here: this server has no sandbox to validate them in",
-            ));
-        };
         let files = files.into_iter().map(|f| (f.path, f.content)).collect();
-        let report = importer.import(*actor, files).await.map_err(|e| match e {
-            PackageImportError::Invalid { file, message } => api_error(Code::BadUserInput, message)
-                .extend_with(move |_, x| x.set("field", file.as_str())),
-            PackageImportError::Command(e) => from_command(e),
-        })?;
-        if let Some(cursor) = report.cursor {
-            s.settle(cursor).await?;
+        import_package(s, actor, files).await
+    }
+
+    /// Admins only. `importProblemPackage` for a package uploaded as a zip
+    /// archive in a multipart request (the GraphQL multipart request spec:
+    /// `operations`, `map` and the file). The package may sit at the top of
+    /// the archive or in one folder. An entry that would land outside the
+    /// package, a link, a file that is not UTF-8 text, more than 64 files or
+    /// more than 16 MiB inflated is BAD_USER_INPUT naming the entry.
+    async fn import_problem_package_zip(
+        &self,
+        ctx: &Context<'_>,
+        file: async_graphql::Upload,
+    ) -> async_graphql::Result<ProblemPackageImport> {
+        let s = services(ctx);
+        let actor = request(ctx).admin()?;
+        let mut bytes = Vec::new();
+        {
+            use std::io::Read as _;
+            file.value(ctx)
+                .map_err(|e| api_error(Code::BadUserInput, format!("cannot read the upload: {e}")))?
+                .into_read()
+                .read_to_end(&mut bytes)
+                .map_err(|e| {
+                    api_error(Code::BadUserInput, format!("cannot read the upload: {e}"))
+                })?;
         }
-        Ok(ProblemPackageImport {
-            problem: load_problem(&s.db, &report.slug, true).await?,
-            slug: report.slug,
-            outcome: report.outcome,
-            version: report.version,
-            tests: u32::try_from(report.tests).unwrap_or(u32::MAX),
-            reference_runtime_ms: report.reference_runtime_ms,
-            reference_memory_kb: report.reference_memory_kb,
-            wrong_solutions: report
-                .wrong
-                .into_iter()
-                .map(|(file, kind)| WrongSolutionCheck {
-                    file,
-                    verdict: kind.into(),
-                })
-                .collect(),
-        })
+        let files = crate::package_zip::unzip(&bytes).map_err(|e| {
+            api_error(Code::BadUserInput, format!("{}: {}", e.file, e.message))
+                .extend_with(move |_, x| x.set("field", e.file.as_str()))
+        })?;
+        import_package(s, actor, files).await
     }
 
     /// Runs a snippet on your own input in the sandbox (the playground).
@@ -700,4 +710,44 @@ impl CoreMutation {
             limit_hit: report.limit_hit.as_deref().and_then(LimitHit::parse),
         })
     }
+}
+
+/// Judges and imports a package's files (`importProblemPackage` and its zip
+/// variant).
+async fn import_package(
+    s: &Services,
+    actor: &Actor,
+    files: Vec<(String, String)>,
+) -> async_graphql::Result<ProblemPackageImport> {
+    let Some(importer) = &s.packages else {
+        return Err(api_error(
+            Code::Internal,
+            "packages cannot be imported here: this server has no sandbox to validate them in",
+        ));
+    };
+    let report = importer.import(*actor, files).await.map_err(|e| match e {
+        PackageImportError::Invalid { file, message } => api_error(Code::BadUserInput, message)
+            .extend_with(move |_, x| x.set("field", file.as_str())),
+        PackageImportError::Command(e) => from_command(e),
+    })?;
+    if let Some(cursor) = report.cursor {
+        s.settle(cursor).await?;
+    }
+    Ok(ProblemPackageImport {
+        problem: load_problem(&s.db, &report.slug, true).await?,
+        slug: report.slug,
+        outcome: report.outcome,
+        version: report.version,
+        tests: u32::try_from(report.tests).unwrap_or(u32::MAX),
+        reference_runtime_ms: report.reference_runtime_ms,
+        reference_memory_kb: report.reference_memory_kb,
+        wrong_solutions: report
+            .wrong
+            .into_iter()
+            .map(|(file, kind)| WrongSolutionCheck {
+                file,
+                verdict: kind.into(),
+            })
+            .collect(),
+    })
 }

@@ -25,7 +25,7 @@ use crate::live::{self, Heard, LiveEvent};
 use crate::stats::{self, LeaderboardEntry, RankingEntry};
 use crate::types::{TestResult, Verdict};
 
-type Items<T> = Pin<Box<dyn Stream<Item = async_graphql::Result<T>> + Send>>;
+pub(crate) type Items<T> = Pin<Box<dyn Stream<Item = async_graphql::Result<T>> + Send>>;
 
 /// Why an update was sent.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -161,7 +161,6 @@ impl CoreSubscription {
             ));
         }
         let mut watch = SubmissionWatch {
-            problem: view.problem_id,
             s,
             id,
             events,
@@ -259,7 +258,7 @@ fn services<'a>(ctx: &Context<'a>) -> &'a Services {
     ctx.data_unchecked::<Services>()
 }
 
-fn session<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Session> {
+pub(crate) fn session<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Session> {
     ctx.data_opt::<Session>().ok_or_else(|| {
         api_error(
             Code::Unauthenticated,
@@ -284,7 +283,7 @@ fn parse_cursor(position: &str) -> async_graphql::Result<Cursor> {
 
 /// Ends `items` with an UNAUTHENTICATED error when the session's token
 /// expires: a long-lived subscription does not outlive its token.
-fn until_expired<T: Send + 'static>(
+pub(crate) fn until_expired<T: Send + 'static>(
     session: Session,
     items: impl Stream<Item = async_graphql::Result<T>> + Send + 'static,
 ) -> Items<T> {
@@ -318,7 +317,6 @@ fn until_expired<T: Send + 'static>(
 struct SubmissionWatch {
     s: Services,
     id: SubmissionId,
-    problem: ProblemId,
     events: Pin<Box<dyn Stream<Item = Heard<Arc<LiveEvent>>> + Send>>,
     progress: Pin<Box<dyn Stream<Item = Heard<live::JudgeProgress>> + Send>>,
     done: bool,
@@ -362,7 +360,7 @@ impl SubmissionWatch {
     }
 
     fn state(&mut self, view: SubmissionView, reason: UpdateReason) -> SubmissionUpdate {
-        match view.verdict {
+        match Verdict::of(&view) {
             Some(verdict) => {
                 self.done = true;
                 SubmissionUpdate {
@@ -370,7 +368,7 @@ impl SubmissionWatch {
                     status: SubmissionPhase::Judged,
                     reason,
                     progress: None,
-                    verdict: Some(Verdict::new(verdict, self.problem)),
+                    verdict: Some(verdict),
                 }
             }
             None => match self.s.live.running(self.id) {

@@ -168,6 +168,9 @@ pub struct Verdict {
     pub failed_example: Option<FailedExample>,
     /// Compile or runtime error details (the traceback trimmed to your code).
     pub message: Option<String>,
+    /// The problem version this verdict was judged against: the one the
+    /// code was submitted for, or a later one after a rejudge.
+    pub problem_version: u32,
     #[graphql(skip)]
     pub problem_id: domain::ProblemId,
 }
@@ -222,9 +225,17 @@ impl From<sub::TestOutcome> for TestResult {
 }
 
 impl Verdict {
-    pub(crate) fn new(v: sub::Verdict, problem_id: domain::ProblemId) -> Self {
+    /// The verdict of a submission as the read model has it.
+    pub(crate) fn of(view: &SubmissionView) -> Option<Self> {
+        let verdict = view.verdict.clone()?;
+        let version = view.judged_version.unwrap_or(view.problem_version);
+        Some(Self::new(verdict, view.problem_id, version))
+    }
+
+    fn new(v: sub::Verdict, problem_id: domain::ProblemId, problem_version: u32) -> Self {
         Self {
             problem_id,
+            problem_version,
             kind: v.kind.into(),
             passed: v.passed,
             total: v.total,
@@ -428,6 +439,7 @@ impl TryFrom<SubmissionView> for Submission {
             "judged" => SubmissionStatus::Judged,
             other => return Err(crate::error::internal("unknown submission status", &other)),
         };
+        let verdict = Verdict::of(&v);
         Ok(Self {
             id: ID(v.submission_id.to_string()),
             user_id: ID(v.user_id.to_string()),
@@ -437,7 +449,7 @@ impl TryFrom<SubmissionView> for Submission {
             code: v.code,
             status,
             created_at: v.created_at,
-            verdict: v.verdict.map(|verdict| Verdict::new(verdict, v.problem_id)),
+            verdict,
         })
     }
 }

@@ -2,14 +2,17 @@
 //! by difficulty ([`weight`]: easy 1, medium 2, hard 3), ties broken by who
 //! reached the score first, then by user id so the order is total.
 //!
-//! A problem counts as solved from its first accepted submission, timed by
-//! when that submission was made (not judged, so a slow judge queue does not
-//! reorder people). Weights follow the problem's current difficulty: an edit
+//! A problem counts as solved while the user has an accepted submission of
+//! it (by current verdicts: a rejudge can take a solve back, and the user's
+//! score drops, or they leave the board with no solve left), timed by when
+//! the earliest such submission was made (not judged, so a slow judge queue
+//! does not reorder people). Weights follow the problem's current difficulty: an edit
 //! that changes it rescores every solver. Since every weight is positive, a
 //! user's score is reached when they solved the last of their problems, so
 //! "reached at" is the latest of their solve times.
 //!
-//! Owns `leaderboard_problems`, `leaderboard_submissions`,
+//! Owns `leaderboard_problems`, `leaderboard_submissions` (each submission's
+//! current verdict and its log position: a verdict applies only if newer),
 //! `leaderboard_solves` and `leaderboard`. Each leaderboard row is recomputed
 //! from the solves, so applying an event twice gives the same row.
 
@@ -23,7 +26,13 @@ use sqlx::{AnyConnection, Row};
 
 use crate::queries::parse;
 use crate::ranking::{BadCursor, Page};
-use crate::{Envelope, Error, Projection, ReadDb, Result, from_micros, micros};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::batch::{
+    NO_POS, Pos, V, delete_in, execute_in, insert, int, keys, pairs, pos, replace_others,
+    select_in, text,
+};
+use crate::{Envelope, Projection, ReadDb, Result, from_micros, micros, never_created};
 
 /// Points for solving a problem of this difficulty.
 pub fn weight(difficulty: Difficulty) -> i64 {
@@ -36,43 +45,6 @@ pub fn weight(difficulty: Difficulty) -> i64 {
 
 #[derive(Debug)]
 pub struct Leaderboard;
-
-async fn set_difficulty(
-    conn: &mut AnyConnection,
-    problem: ProblemId,
-    difficulty: Difficulty,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO leaderboard_problems (problem_id, difficulty, weight) VALUES ($1, $2, $3) \
-         ON CONFLICT (problem_id) DO UPDATE SET difficulty = excluded.difficulty, weight = excluded.weight",
-    )
-    .bind(problem.to_string())
-    .bind(difficulty.as_str())
-    .bind(weight(difficulty))
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Recomputes a user's row from their solves.
-async fn rescore(conn: &mut AnyConnection, user: &str) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO leaderboard (user_id, score, solved, easy, medium, hard, reached_at) \
-         SELECT s.user_id, CAST(SUM(COALESCE(p.weight, 0)) AS BIGINT), COUNT(*), \
-         CAST(SUM(CASE WHEN p.difficulty = 'easy' THEN 1 ELSE 0 END) AS BIGINT), \
-         CAST(SUM(CASE WHEN p.difficulty = 'medium' THEN 1 ELSE 0 END) AS BIGINT), \
-         CAST(SUM(CASE WHEN p.difficulty = 'hard' THEN 1 ELSE 0 END) AS BIGINT), \
-         MAX(s.solved_at) \
-         FROM leaderboard_solves s LEFT JOIN leaderboard_problems p ON p.problem_id = s.problem_id \
-         WHERE s.user_id = $1 GROUP BY s.user_id \
-         ON CONFLICT (user_id) DO UPDATE SET score = excluded.score, solved = excluded.solved, \
-         easy = excluded.easy, medium = excluded.medium, hard = excluded.hard, reached_at = excluded.reached_at",
-    )
-    .bind(user)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
 
 impl Projection for Leaderboard {
     fn name(&self) -> &'static str {
@@ -93,74 +65,307 @@ impl Projection for Leaderboard {
         conn: &'a mut AnyConnection,
         envelope: &'a Envelope,
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            match &envelope.event {
-                Event::Problem(ProblemEvent::ProblemCreated {
-                    problem_id, spec, ..
-                }) => set_difficulty(conn, *problem_id, spec.difficulty).await?,
-                Event::Problem(ProblemEvent::ProblemEdited {
-                    problem_id, spec, ..
-                }) => {
-                    set_difficulty(&mut *conn, *problem_id, spec.difficulty).await?;
-                    let solvers: Vec<String> = sqlx::query_scalar(
-                        "SELECT user_id FROM leaderboard_solves WHERE problem_id = $1",
-                    )
-                    .bind(problem_id.to_string())
-                    .fetch_all(&mut *conn)
-                    .await?;
-                    for user in solvers {
-                        rescore(&mut *conn, &user).await?;
-                    }
-                }
-                Event::Submission(SubmissionEvent::SubmissionCreated {
-                    submission_id, at, ..
-                }) => {
-                    sqlx::query(
-                        "INSERT INTO leaderboard_submissions (submission_id, created_at) VALUES ($1, $2) \
-                         ON CONFLICT (submission_id) DO NOTHING",
-                    )
-                    .bind(submission_id.to_string())
-                    .bind(micros(*at))
-                    .execute(conn)
-                    .await?;
-                }
-                Event::Submission(SubmissionEvent::SubmissionJudged {
-                    submission_id,
-                    user_id,
-                    problem_id,
-                    verdict,
-                    ..
-                }) if verdict.kind == VerdictKind::Accepted => {
-                    let created_at: i64 = sqlx::query_scalar(
-                        "SELECT created_at FROM leaderboard_submissions WHERE submission_id = $1",
-                    )
-                    .bind(submission_id.to_string())
-                    .fetch_optional(&mut *conn)
-                    .await?
-                    .ok_or_else(|| {
-                        Error::Corrupt(format!(
-                            "a verdict for submission {submission_id}, which the log never created"
-                        ))
-                    })?;
-                    // The earliest accepted submission is the solve, whatever
-                    // order the verdicts come in.
-                    sqlx::query(
-                        "INSERT INTO leaderboard_solves (user_id, problem_id, solved_at) VALUES ($1, $2, $3) \
-                         ON CONFLICT (user_id, problem_id) DO UPDATE SET solved_at = excluded.solved_at \
-                         WHERE excluded.solved_at < leaderboard_solves.solved_at",
-                    )
-                    .bind(user_id.to_string())
-                    .bind(problem_id.to_string())
-                    .bind(created_at)
-                    .execute(&mut *conn)
-                    .await?;
-                    rescore(conn, &user_id.to_string()).await?;
-                }
-                _ => {}
-            }
-            Ok(())
-        })
+        self.apply_batch(conn, std::slice::from_ref(envelope))
     }
+
+    fn apply_batch<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        events: &'a [Envelope],
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(fold(conn, events))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Sub {
+    user: String,
+    problem: String,
+    created_at: i64,
+    accepted: bool,
+    at: Pos,
+    dirty: bool,
+}
+
+const SUB_COLUMNS: [&str; 7] = [
+    "submission_id",
+    "user_id",
+    "problem_id",
+    "created_at",
+    "accepted",
+    "verdict_tx",
+    "verdict_seq",
+];
+
+fn sub_from(row: &sqlx::any::AnyRow) -> Result<(String, Sub)> {
+    Ok((
+        text(row, 0)?,
+        Sub {
+            user: text(row, 1)?,
+            problem: text(row, 2)?,
+            created_at: int(row, 3)?,
+            accepted: int(row, 4)? == 1,
+            at: (int(row, 5)?, int(row, 6)?),
+            dirty: false,
+        },
+    ))
+}
+
+/// Folds a batch: submissions with their current verdicts, then the solves
+/// they imply (a solve is the earliest currently accepted submission of a
+/// problem, chosen again from all of them when a rejudge took one back),
+/// then the rows of every user whose solves or weights changed, recomputed
+/// in SQL from their solves.
+#[tracing::instrument(skip_all, fields(events = events.len()))]
+async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
+    let mut weights: BTreeMap<String, Difficulty> = BTreeMap::new();
+    let mut ids: BTreeSet<String> = BTreeSet::new();
+    for e in events {
+        match &e.event {
+            Event::Problem(
+                ProblemEvent::ProblemCreated {
+                    problem_id, spec, ..
+                }
+                | ProblemEvent::ProblemEdited {
+                    problem_id, spec, ..
+                },
+            ) => {
+                weights.insert(problem_id.to_string(), spec.difficulty);
+            }
+            Event::Submission(
+                SubmissionEvent::SubmissionCreated { submission_id, .. }
+                | SubmissionEvent::SubmissionJudged { submission_id, .. },
+            ) => {
+                ids.insert(submission_id.to_string());
+            }
+            _ => {}
+        }
+    }
+    if ids.is_empty() && weights.is_empty() {
+        return Ok(());
+    }
+    let select = format!(
+        "SELECT {} FROM leaderboard_submissions WHERE",
+        SUB_COLUMNS.join(", ")
+    );
+    let mut subs: HashMap<String, Sub> = HashMap::new();
+    if !ids.is_empty() {
+        for row in select_in(conn, &select, &["submission_id"], &keys(&ids)).await? {
+            let (id, sub) = sub_from(&row)?;
+            subs.insert(id, sub);
+        }
+    }
+    // Per (user, problem) whose accepted submissions changed: whether one
+    // was taken back.
+    let mut touched: BTreeMap<(String, String), bool> = BTreeMap::new();
+    for envelope in events {
+        match &envelope.event {
+            Event::Submission(SubmissionEvent::SubmissionCreated {
+                submission_id,
+                user_id,
+                problem_id,
+                at,
+                ..
+            }) => {
+                subs.entry(submission_id.to_string())
+                    .or_insert_with(|| Sub {
+                        user: user_id.to_string(),
+                        problem: problem_id.to_string(),
+                        created_at: micros(*at),
+                        accepted: false,
+                        at: NO_POS,
+                        dirty: true,
+                    });
+            }
+            Event::Submission(SubmissionEvent::SubmissionJudged {
+                submission_id,
+                verdict,
+                ..
+            }) => {
+                let at = pos(envelope.cursor);
+                let sub = subs
+                    .get_mut(&submission_id.to_string())
+                    .ok_or_else(|| never_created(*submission_id))?;
+                if at <= sub.at {
+                    continue;
+                }
+                let accepted = verdict.kind == VerdictKind::Accepted;
+                if sub.accepted != accepted {
+                    let taken = touched
+                        .entry((sub.user.clone(), sub.problem.clone()))
+                        .or_insert(false);
+                    *taken |= sub.accepted;
+                }
+                sub.accepted = accepted;
+                sub.at = at;
+                sub.dirty = true;
+            }
+            _ => {}
+        }
+    }
+
+    let dirty: Vec<Vec<V>> = subs
+        .iter()
+        .filter(|(_, s)| s.dirty)
+        .map(|(id, s)| {
+            vec![
+                id.into(),
+                (&s.user).into(),
+                (&s.problem).into(),
+                s.created_at.into(),
+                (s.accepted as i64).into(),
+                s.at.0.into(),
+                s.at.1.into(),
+            ]
+        })
+        .collect();
+    if !dirty.is_empty() {
+        insert(
+            conn,
+            &format!(
+                "INSERT INTO leaderboard_submissions ({})",
+                SUB_COLUMNS.join(", ")
+            ),
+            &replace_others(&SUB_COLUMNS, &["submission_id"]),
+            &dirty,
+        )
+        .await?;
+    }
+    if !weights.is_empty() {
+        let rows: Vec<Vec<V>> = weights
+            .iter()
+            .map(|(p, d)| vec![p.into(), d.as_str().into(), weight(*d).into()])
+            .collect();
+        let columns = ["problem_id", "difficulty", "weight"];
+        insert(
+            conn,
+            "INSERT INTO leaderboard_problems (problem_id, difficulty, weight)",
+            &replace_others(&columns, &["problem_id"]),
+            &rows,
+        )
+        .await?;
+    }
+
+    let mut rescore: BTreeSet<String> = BTreeSet::new();
+    if !touched.is_empty() {
+        let mut solves: HashMap<(String, String), i64> = HashMap::new();
+        for row in select_in(
+            conn,
+            "SELECT user_id, problem_id, solved_at FROM leaderboard_solves WHERE",
+            &["user_id", "problem_id"],
+            &pairs(touched.keys()),
+        )
+        .await?
+        {
+            solves.insert((text(&row, 0)?, text(&row, 1)?), int(&row, 2)?);
+        }
+        let taken_back: Vec<(String, String)> = touched
+            .iter()
+            .filter(|(_, taken)| **taken)
+            .map(|(p, _)| p.clone())
+            .collect();
+        if !taken_back.is_empty() {
+            for row in select_in(
+                conn,
+                &select,
+                &["user_id", "problem_id"],
+                &pairs(&taken_back),
+            )
+            .await?
+            {
+                let (id, sub) = sub_from(&row)?;
+                subs.entry(id).or_insert(sub);
+            }
+        }
+        let mut earliest: HashMap<(&str, &str), i64> = HashMap::new();
+        for s in subs.values().filter(|s| s.accepted) {
+            let e = earliest
+                .entry((s.user.as_str(), s.problem.as_str()))
+                .or_insert(s.created_at);
+            *e = (*e).min(s.created_at);
+        }
+        let (mut upserts, mut deletes) = (vec![], vec![]);
+        for (pair, taken) in &touched {
+            let stored = solves.get(pair).copied();
+            let found = earliest.get(&(pair.0.as_str(), pair.1.as_str())).copied();
+            let new = if *taken {
+                found
+            } else {
+                [stored, found].into_iter().flatten().min()
+            };
+            if new == stored {
+                continue;
+            }
+            rescore.insert(pair.0.clone());
+            match new {
+                Some(at) => upserts.push(vec![(&pair.0).into(), (&pair.1).into(), at.into()]),
+                None => deletes.push(vec![(&pair.0).into(), (&pair.1).into()]),
+            }
+        }
+        if !upserts.is_empty() {
+            insert(
+                conn,
+                "INSERT INTO leaderboard_solves (user_id, problem_id, solved_at)",
+                "ON CONFLICT (user_id, problem_id) DO UPDATE SET solved_at = excluded.solved_at",
+                &upserts,
+            )
+            .await?;
+        }
+        if !deletes.is_empty() {
+            delete_in(
+                conn,
+                "DELETE FROM leaderboard_solves WHERE",
+                &["user_id", "problem_id"],
+                &deletes,
+            )
+            .await?;
+        }
+    }
+    if !weights.is_empty() {
+        // A weight changed: its problem's solvers are rescored.
+        for row in select_in(
+            conn,
+            "SELECT user_id FROM leaderboard_solves WHERE",
+            &["problem_id"],
+            &keys(weights.keys()),
+        )
+        .await?
+        {
+            rescore.insert(text(&row, 0)?);
+        }
+    }
+    if rescore.is_empty() {
+        return Ok(());
+    }
+    let users = keys(&rescore);
+    execute_in(
+        conn,
+        "INSERT INTO leaderboard (user_id, score, solved, easy, medium, hard, reached_at) \
+         SELECT s.user_id, CAST(SUM(COALESCE(p.weight, 0)) AS BIGINT), COUNT(*), \
+         CAST(SUM(CASE WHEN p.difficulty = 'easy' THEN 1 ELSE 0 END) AS BIGINT), \
+         CAST(SUM(CASE WHEN p.difficulty = 'medium' THEN 1 ELSE 0 END) AS BIGINT), \
+         CAST(SUM(CASE WHEN p.difficulty = 'hard' THEN 1 ELSE 0 END) AS BIGINT), \
+         MAX(s.solved_at) \
+         FROM leaderboard_solves s LEFT JOIN leaderboard_problems p ON p.problem_id = s.problem_id \
+         WHERE",
+        &["s.user_id"],
+        &users,
+        "GROUP BY s.user_id \
+         ON CONFLICT (user_id) DO UPDATE SET score = excluded.score, solved = excluded.solved, \
+         easy = excluded.easy, medium = excluded.medium, hard = excluded.hard, reached_at = excluded.reached_at",
+    )
+    .await?;
+    // Users whose last solve a rejudge took back leave the board.
+    execute_in(
+        conn,
+        "DELETE FROM leaderboard WHERE NOT EXISTS \
+         (SELECT 1 FROM leaderboard_solves s WHERE s.user_id = leaderboard.user_id) AND",
+        &["user_id"],
+        &users,
+        "",
+    )
+    .await?;
+    Ok(())
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -201,6 +406,13 @@ impl Key {
         })
     }
 }
+
+/// Deactivated users are not shown (nor counted in ranks) while they stay
+/// so; their rows are kept, so a reactivation shows them again at once. The
+/// status is read at query time from `users`: the projection itself reads
+/// only its own tables while applying events.
+const LISTED: &str =
+    "NOT EXISTS (SELECT 1 FROM users d WHERE d.user_id = l.user_id AND d.active = 0)";
 
 /// Rows strictly after the key ($1 = 0: no key) in leaderboard order.
 const AFTER: &str = "($1 = 0 OR l.score < $2 OR (l.score = $2 AND (l.reached_at > $3 \
@@ -247,7 +459,7 @@ pub async fn leaderboard(
         user_id: String::new(),
     });
     let ahead: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT COUNT(*) FROM leaderboard l WHERE $1 = 1 AND NOT {AFTER}"
+        "SELECT COUNT(*) FROM leaderboard l WHERE $1 = 1 AND NOT {AFTER} AND {LISTED}"
     )))
     .bind(has)
     .bind(k.score)
@@ -257,7 +469,7 @@ pub async fn leaderboard(
     .await?;
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM leaderboard l LEFT JOIN users u ON u.user_id = l.user_id \
-         WHERE {AFTER} ORDER BY l.score DESC, l.reached_at, l.user_id LIMIT $5"
+         WHERE {AFTER} AND {LISTED} ORDER BY l.score DESC, l.reached_at, l.user_id LIMIT $5"
     )))
     .bind(has)
     .bind(k.score)
@@ -279,10 +491,12 @@ pub async fn leaderboard(
     }))
 }
 
-/// A user's place on the leaderboard; `None` before their first solve.
+/// A user's place on the leaderboard; `None` before their first solve, and
+/// while they are deactivated.
 pub async fn standing(db: &ReadDb, user: UserId) -> Result<Option<LeaderboardEntry>> {
     let Some(row) = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM leaderboard l LEFT JOIN users u ON u.user_id = l.user_id WHERE l.user_id = $1"
+        "SELECT {COLUMNS} FROM leaderboard l LEFT JOIN users u ON u.user_id = l.user_id \
+         WHERE l.user_id = $1 AND {LISTED}"
     )))
     .bind(user.to_string())
     .fetch_optional(&db.pool)
@@ -291,10 +505,10 @@ pub async fn standing(db: &ReadDb, user: UserId) -> Result<Option<LeaderboardEnt
         return Ok(None);
     };
     let mine = entry(&row, 0)?;
-    let ahead: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM leaderboard l WHERE l.score > $1 OR (l.score = $1 AND (l.reached_at < $2 \
-         OR (l.reached_at = $2 AND l.user_id < $3)))",
-    )
+    let ahead: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM leaderboard l WHERE (l.score > $1 OR (l.score = $1 AND (l.reached_at < $2 \
+         OR (l.reached_at = $2 AND l.user_id < $3)))) AND {LISTED}"
+    )))
     .bind(mine.score)
     .bind(micros(mine.reached_at))
     .bind(user.to_string())

@@ -14,27 +14,40 @@
 //! - Read models use portable SQL through sqlx's `Any` driver, so the same
 //!   projection code runs on SQLite (embedded) and PostgreSQL (production).
 //! - Each projection owns the tables named after it and reads no other
-//!   table while it applies events, so it can be rebuilt alone. Counters
-//!   (rankings, profiles, stats, analytics) move only when the projection's
-//!   own row for the submission or run changed, so re-applying an event
-//!   changes nothing. Modules hold their projection and the queries over it.
+//!   table while it applies events, so it can be rebuilt alone. A submission
+//!   can be judged again (a rejudge): its latest verdict by log position
+//!   replaces the earlier one everywhere. Each projection's per-submission
+//!   row keeps the verdict it counts and that verdict's position, applies a
+//!   verdict only if it is newer, and moves counters by taking the old
+//!   verdict's share out and putting the new one's in, so re-applying an
+//!   event changes nothing. Modules hold their projection and the queries
+//!   over it.
+//! - [`Projection::apply_batch`] folds a whole batch: the heavy projections
+//!   load the rows a batch touches with a few set-based reads, compute in
+//!   memory and write back with multi-row statements, leaving exactly the
+//!   rows event-by-event application leaves (their `apply` is a batch of
+//!   one). Replays apply batches of 20,000 events.
 //! - Each projection declares its tables, so [`replay`] can rebuild any of
 //!   them into a shadow from the log and swap it in atomically, or build the
 //!   read models as they stood at any past moment.
 
 pub mod analytics;
+mod batch;
 mod db;
 pub mod distribution;
 mod error;
+pub mod forum;
 pub mod leaderboard;
 pub mod problem_stats;
 pub mod problems;
 pub mod profiles;
 pub mod queries;
 pub mod ranking;
+pub mod rejudges;
 pub mod replay;
 mod runner;
 pub mod submissions;
+pub mod tutor;
 pub mod users;
 
 pub use db::{ReadBackend, ReadDb};
@@ -52,6 +65,9 @@ pub fn all() -> Vec<Box<dyn Projection>> {
         Box::new(profiles::Profiles),
         Box::new(problem_stats::ProblemStats),
         Box::new(analytics::Analytics),
+        Box::new(rejudges::Rejudges),
+        Box::new(forum::Forum),
+        Box::new(tutor::Tutor),
     ]
 }
 
@@ -81,22 +97,9 @@ pub fn date_day(date: chrono::NaiveDate) -> i64 {
     utc_day(micros(date.and_time(chrono::NaiveTime::MIN).and_utc()))
 }
 
-/// For a verdict that changed none of a projection's rows: a repeat when
-/// `select` (by submission id, `$1`) finds the submission, else the log holds
-/// a verdict for a submission it never created, which the domain rules out.
-pub(crate) async fn already_counted(
-    conn: &mut sqlx::AnyConnection,
-    select: &'static str,
-    id: domain::SubmissionId,
-) -> Result<()> {
-    let found: Option<String> = sqlx::query_scalar(select)
-        .bind(id.to_string())
-        .fetch_optional(conn)
-        .await?;
-    match found {
-        Some(_) => Ok(()),
-        None => Err(Error::Corrupt(format!(
-            "a verdict for submission {id}, which the log never created"
-        ))),
-    }
+/// A verdict for a submission the log never created, which the domain rules out.
+pub(crate) fn never_created(id: domain::SubmissionId) -> Error {
+    Error::Corrupt(format!(
+        "a verdict for submission {id}, which the log never created"
+    ))
 }

@@ -3,11 +3,15 @@
 //! distributions of accepted submissions live in [`crate::ranking`].
 //!
 //! As in profiles, an `InternalError` verdict is counted in the verdict mix
-//! but not as judged, so the judge's failures never lower acceptance.
+//! but not as judged, so the judge's failures never lower acceptance. Every
+//! count follows current verdicts: a rejudge moves its submission from the
+//! old verdict to the new one (a kind nobody has any more leaves the mix),
+//! and a user is a solver while they have an accepted submission.
 //!
-//! Owns `problem_stats_submissions` (whose `judged` flag makes counters
-//! idempotent), `problem_stats`, `problem_stats_users` (who tried, who solved)
-//! and `problem_stats_verdicts`.
+//! Owns `problem_stats_submissions` (each submission's current verdict and
+//! its log position: a verdict applies only if newer, which makes counters
+//! idempotent), `problem_stats`, `problem_stats_users` (who tried, and how
+//! many of their submissions are accepted now) and `problem_stats_verdicts`.
 
 use domain::submission::{SubmissionEvent, VerdictKind};
 use domain::{Event, ProblemId};
@@ -16,7 +20,13 @@ use sqlx::{AnyConnection, Row};
 
 use crate::profiles::verdict_kind;
 use crate::queries::{difficulty, parse};
-use crate::{Envelope, Projection, ReadDb, Result, already_counted};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::batch::{
+    NO_POS, Pos, V, add_others, delete_in, insert, int, keys, pairs, pos, replace_others,
+    select_in, text,
+};
+use crate::{Envelope, Projection, ReadDb, Result, never_created};
 
 #[derive(Debug)]
 pub struct ProblemStats;
@@ -40,109 +50,320 @@ impl Projection for ProblemStats {
         conn: &'a mut AnyConnection,
         envelope: &'a Envelope,
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let Event::Submission(event) = &envelope.event else {
-                return Ok(());
-            };
-            match event {
-                SubmissionEvent::SubmissionCreated {
-                    submission_id,
-                    user_id,
-                    problem_id,
-                    ..
-                } => {
-                    let inserted = sqlx::query(
-                        "INSERT INTO problem_stats_submissions (submission_id, problem_id, user_id, judged) \
-                         VALUES ($1, $2, $3, 0) ON CONFLICT (submission_id) DO NOTHING",
-                    )
-                    .bind(submission_id.to_string())
-                    .bind(problem_id.to_string())
-                    .bind(user_id.to_string())
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected();
-                    if inserted == 0 {
-                        return Ok(());
-                    }
-                    let new_attempter = sqlx::query(
-                        "INSERT INTO problem_stats_users (problem_id, user_id, solved) VALUES ($1, $2, 0) \
-                         ON CONFLICT (problem_id, user_id) DO NOTHING",
-                    )
-                    .bind(problem_id.to_string())
-                    .bind(user_id.to_string())
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected() as i64;
-                    sqlx::query(
-                        "INSERT INTO problem_stats (problem_id, submissions, judged, accepted, attempters, solvers) \
-                         VALUES ($1, 1, 0, 0, $2, 0) ON CONFLICT (problem_id) DO UPDATE SET \
-                         submissions = problem_stats.submissions + 1, attempters = problem_stats.attempters + $2",
-                    )
-                    .bind(problem_id.to_string())
-                    .bind(new_attempter)
-                    .execute(conn)
-                    .await?;
-                }
-                SubmissionEvent::SubmissionJudged {
-                    submission_id,
-                    user_id,
-                    problem_id,
-                    verdict,
-                    ..
-                } => {
-                    let marked = sqlx::query(
-                        "UPDATE problem_stats_submissions SET judged = 1 WHERE submission_id = $1 AND judged = 0",
-                    )
-                    .bind(submission_id.to_string())
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected();
-                    if marked == 0 {
-                        return already_counted(
-                            conn,
-                            "SELECT submission_id FROM problem_stats_submissions WHERE submission_id = $1",
-                            *submission_id,
-                        )
-                        .await;
-                    }
-                    sqlx::query(
-                        "INSERT INTO problem_stats_verdicts (problem_id, verdict, n) VALUES ($1, $2, 1) \
-                         ON CONFLICT (problem_id, verdict) DO UPDATE SET n = problem_stats_verdicts.n + 1",
-                    )
-                    .bind(problem_id.to_string())
-                    .bind(verdict.kind.as_str())
-                    .execute(&mut *conn)
-                    .await?;
-                    if verdict.kind == VerdictKind::InternalError {
-                        return Ok(());
-                    }
-                    let accepted = verdict.kind == VerdictKind::Accepted;
-                    let new_solver = if accepted {
-                        sqlx::query(
-                            "UPDATE problem_stats_users SET solved = 1 WHERE problem_id = $1 AND user_id = $2 AND solved = 0",
-                        )
-                        .bind(problem_id.to_string())
-                        .bind(user_id.to_string())
-                        .execute(&mut *conn)
-                        .await?
-                        .rows_affected() as i64
-                    } else {
-                        0
-                    };
-                    sqlx::query(
-                        "UPDATE problem_stats SET judged = judged + 1, accepted = accepted + $2, solvers = solvers + $3 \
-                         WHERE problem_id = $1",
-                    )
-                    .bind(problem_id.to_string())
-                    .bind(accepted as i64)
-                    .bind(new_solver)
-                    .execute(conn)
-                    .await?;
-                }
-            }
-            Ok(())
-        })
+        self.apply_batch(conn, std::slice::from_ref(envelope))
     }
+
+    fn apply_batch<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        events: &'a [Envelope],
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(fold(conn, events))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Sub {
+    problem: String,
+    user: String,
+    verdict: Option<VerdictKind>,
+    at: Pos,
+    dirty: bool,
+}
+
+const SUB_COLUMNS: [&str; 6] = [
+    "submission_id",
+    "problem_id",
+    "user_id",
+    "verdict",
+    "verdict_tx",
+    "verdict_seq",
+];
+
+/// What a verdict adds to a problem's (judged, accepted) counts.
+fn share(verdict: Option<VerdictKind>) -> (i64, i64) {
+    match verdict {
+        None | Some(VerdictKind::InternalError) => (0, 0),
+        Some(VerdictKind::Accepted) => (1, 1),
+        Some(_) => (1, 0),
+    }
+}
+
+/// Counter deltas for one problem.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Counts {
+    submissions: i64,
+    judged: i64,
+    accepted: i64,
+    attempters: i64,
+    solvers: i64,
+}
+
+/// A user's standing on a problem: whether their row was there, and how many
+/// of their submissions are currently accepted.
+#[derive(Debug, Clone, Copy)]
+struct Attempt {
+    stored: bool,
+    accepted: i64,
+    dirty: bool,
+}
+
+/// Folds a batch: submissions with their current verdicts, each user's count
+/// of accepted submissions per problem (a solver has at least one), and the
+/// problem counters and verdict mix moved by deltas.
+#[tracing::instrument(skip_all, fields(events = events.len()))]
+async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
+    let mut ids: BTreeSet<String> = BTreeSet::new();
+    let mut attempt_keys: BTreeSet<(String, String)> = BTreeSet::new();
+    for e in events {
+        if let Event::Submission(
+            SubmissionEvent::SubmissionCreated {
+                submission_id,
+                user_id,
+                problem_id,
+                ..
+            }
+            | SubmissionEvent::SubmissionJudged {
+                submission_id,
+                user_id,
+                problem_id,
+                ..
+            },
+        ) = &e.event
+        {
+            ids.insert(submission_id.to_string());
+            attempt_keys.insert((problem_id.to_string(), user_id.to_string()));
+        }
+    }
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut subs: HashMap<String, Sub> = HashMap::new();
+    for row in select_in(
+        conn,
+        &format!(
+            "SELECT {} FROM problem_stats_submissions WHERE",
+            SUB_COLUMNS.join(", ")
+        ),
+        &["submission_id"],
+        &keys(&ids),
+    )
+    .await?
+    {
+        let verdict: Option<String> = row.try_get(3)?;
+        subs.insert(
+            text(&row, 0)?,
+            Sub {
+                problem: text(&row, 1)?,
+                user: text(&row, 2)?,
+                verdict: verdict.as_deref().map(verdict_kind).transpose()?,
+                at: (int(&row, 4)?, int(&row, 5)?),
+                dirty: false,
+            },
+        );
+    }
+    let mut attempts: HashMap<(String, String), Attempt> = HashMap::new();
+    for row in select_in(
+        conn,
+        "SELECT problem_id, user_id, accepted FROM problem_stats_users WHERE",
+        &["problem_id", "user_id"],
+        &pairs(&attempt_keys),
+    )
+    .await?
+    {
+        attempts.insert(
+            (text(&row, 0)?, text(&row, 1)?),
+            Attempt {
+                stored: true,
+                accepted: int(&row, 2)?,
+                dirty: false,
+            },
+        );
+    }
+    let mut counts: BTreeMap<String, Counts> = BTreeMap::new();
+    let mut verdicts: BTreeMap<(String, &'static str), i64> = BTreeMap::new();
+    for envelope in events {
+        let Event::Submission(event) = &envelope.event else {
+            continue;
+        };
+        match event {
+            // Counted when its verdict comes.
+            SubmissionEvent::SubmissionRejudgeRequested { .. } => {}
+            SubmissionEvent::SubmissionCreated {
+                submission_id,
+                user_id,
+                problem_id,
+                ..
+            } => {
+                let id = submission_id.to_string();
+                if subs.contains_key(&id) {
+                    continue;
+                }
+                let sub = Sub {
+                    problem: problem_id.to_string(),
+                    user: user_id.to_string(),
+                    verdict: None,
+                    at: NO_POS,
+                    dirty: true,
+                };
+                let c = counts.entry(sub.problem.clone()).or_default();
+                c.submissions += 1;
+                let pair = (sub.problem.clone(), sub.user.clone());
+                if let std::collections::hash_map::Entry::Vacant(e) = attempts.entry(pair) {
+                    c.attempters += 1;
+                    e.insert(Attempt {
+                        stored: false,
+                        accepted: 0,
+                        dirty: true,
+                    });
+                }
+                subs.insert(id, sub);
+            }
+            SubmissionEvent::SubmissionJudged {
+                submission_id,
+                verdict,
+                ..
+            } => {
+                let at = pos(envelope.cursor);
+                let sub = subs
+                    .get_mut(&submission_id.to_string())
+                    .ok_or_else(|| never_created(*submission_id))?;
+                if at <= sub.at {
+                    continue;
+                }
+                let (old_judged, old_accepted) = share(sub.verdict);
+                let (judged, accepted) = share(Some(verdict.kind));
+                let c = counts.entry(sub.problem.clone()).or_default();
+                c.judged += judged - old_judged;
+                c.accepted += accepted - old_accepted;
+                if accepted != old_accepted {
+                    let a = attempts
+                        .get_mut(&(sub.problem.clone(), sub.user.clone()))
+                        .ok_or_else(|| never_created(*submission_id))?;
+                    let before = a.accepted;
+                    a.accepted += accepted - old_accepted;
+                    a.dirty = true;
+                    c.solvers += (a.accepted > 0) as i64 - (before > 0) as i64;
+                }
+                if let Some(old) = sub.verdict {
+                    *verdicts
+                        .entry((sub.problem.clone(), old.as_str()))
+                        .or_default() -= 1;
+                }
+                *verdicts
+                    .entry((sub.problem.clone(), verdict.kind.as_str()))
+                    .or_default() += 1;
+                sub.verdict = Some(verdict.kind);
+                sub.at = at;
+                sub.dirty = true;
+            }
+        }
+    }
+
+    let dirty: Vec<Vec<V>> = subs
+        .iter()
+        .filter(|(_, s)| s.dirty)
+        .map(|(id, s)| {
+            vec![
+                id.into(),
+                (&s.problem).into(),
+                (&s.user).into(),
+                V::OT(s.verdict.map(|k| k.as_str().to_string())),
+                s.at.0.into(),
+                s.at.1.into(),
+            ]
+        })
+        .collect();
+    if !dirty.is_empty() {
+        insert(
+            conn,
+            &format!(
+                "INSERT INTO problem_stats_submissions ({})",
+                SUB_COLUMNS.join(", ")
+            ),
+            &replace_others(&SUB_COLUMNS, &["submission_id"]),
+            &dirty,
+        )
+        .await?;
+    }
+    let rows: Vec<Vec<V>> = attempts
+        .iter()
+        .filter(|(_, a)| a.dirty || !a.stored)
+        .map(|((p, u), a)| vec![p.into(), u.into(), a.accepted.into()])
+        .collect();
+    if !rows.is_empty() {
+        insert(
+            conn,
+            "INSERT INTO problem_stats_users (problem_id, user_id, accepted)",
+            "ON CONFLICT (problem_id, user_id) DO UPDATE SET accepted = excluded.accepted",
+            &rows,
+        )
+        .await?;
+    }
+    let rows: Vec<Vec<V>> = counts
+        .iter()
+        .filter(|(_, c)| **c != Counts::default())
+        .map(|(p, c)| {
+            vec![
+                p.into(),
+                c.submissions.into(),
+                c.judged.into(),
+                c.accepted.into(),
+                c.attempters.into(),
+                c.solvers.into(),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        let columns = [
+            "problem_id",
+            "submissions",
+            "judged",
+            "accepted",
+            "attempters",
+            "solvers",
+        ];
+        insert(
+            conn,
+            &format!("INSERT INTO problem_stats ({})", columns.join(", ")),
+            &add_others("problem_stats", &columns, &["problem_id"]),
+            &rows,
+        )
+        .await?;
+    }
+    let rows: Vec<Vec<V>> = verdicts
+        .iter()
+        .filter(|(_, n)| **n != 0)
+        .map(|((p, v), n)| vec![p.into(), (*v).into(), (*n).into()])
+        .collect();
+    if !rows.is_empty() {
+        insert(
+            conn,
+            "INSERT INTO problem_stats_verdicts (problem_id, verdict, n)",
+            &add_others(
+                "problem_stats_verdicts",
+                &["problem_id", "verdict", "n"],
+                &["problem_id", "verdict"],
+            ),
+            &rows,
+        )
+        .await?;
+    }
+    let fell: Vec<Vec<V>> = verdicts
+        .iter()
+        .filter(|(_, n)| **n < 0)
+        .map(|((p, v), _)| vec![p.into(), (*v).into()])
+        .collect();
+    if !fell.is_empty() {
+        delete_in(
+            conn,
+            "DELETE FROM problem_stats_verdicts WHERE n = 0 AND",
+            &["problem_id", "verdict"],
+            &fell,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// A problem's counters. Zero everywhere before its first submission.

@@ -7,9 +7,15 @@
 //! `InternalError` is the judge's failure, not the user's, so it counts as a
 //! submission but not as judged: it never lowers the acceptance rate.
 //!
-//! Owns `profile_submissions`, `profile_stats` and `profile_days`. The
-//! submission row is inserted once and gets its verdict once; counters move
-//! only when that happens, so re-applied events change nothing.
+//! After a rejudge: attempts (submissions, and each day's submissions in the
+//! heatmap) count what the user did and never change; judged, accepted, each
+//! day's accepted count and therefore streaks follow current verdicts, so an
+//! accepted submission rejudged wrong no longer keeps a streak alive.
+//!
+//! Owns `profile_submissions` (each submission's current verdict and that
+//! verdict's log position: a verdict applies only if newer), `profile_stats`
+//! and `profile_days`. Counters move only when a submission row is inserted
+//! or takes a newer verdict, so re-applied events change nothing.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::submission::{SubmissionEvent, VerdictKind};
@@ -18,8 +24,13 @@ use futures::future::BoxFuture;
 use sqlx::{AnyConnection, Row};
 
 use crate::queries::{corrupt, parse};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::batch::{
+    NO_POS, Pos, V, add_others, insert, int, keys, pos, replace_others, select_in, text,
+};
 use crate::{
-    Envelope, Projection, ReadDb, Result, already_counted, date_day, day_date, from_micros, micros,
+    Envelope, Projection, ReadDb, Result, date_day, day_date, from_micros, micros, never_created,
     utc_day,
 };
 
@@ -40,101 +51,223 @@ impl Projection for Profiles {
         conn: &'a mut AnyConnection,
         envelope: &'a Envelope,
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let Event::Submission(event) = &envelope.event else {
-                return Ok(());
-            };
-            match event {
-                SubmissionEvent::SubmissionCreated {
-                    submission_id,
-                    user_id,
-                    problem_slug,
-                    at,
-                    ..
-                } => {
-                    let created_at = micros(*at);
-                    let day = utc_day(created_at);
-                    let inserted = sqlx::query(
-                        "INSERT INTO profile_submissions (submission_id, user_id, problem_slug, created_at, day) \
-                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (submission_id) DO NOTHING",
-                    )
-                    .bind(submission_id.to_string())
-                    .bind(user_id.to_string())
-                    .bind(problem_slug)
-                    .bind(created_at)
-                    .bind(day)
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected();
-                    if inserted == 0 {
-                        return Ok(());
-                    }
-                    sqlx::query(
-                        "INSERT INTO profile_stats (user_id, submissions, judged, accepted) VALUES ($1, 1, 0, 0) \
-                         ON CONFLICT (user_id) DO UPDATE SET submissions = profile_stats.submissions + 1",
-                    )
-                    .bind(user_id.to_string())
-                    .execute(&mut *conn)
-                    .await?;
-                    sqlx::query(
-                        "INSERT INTO profile_days (user_id, day, submissions, accepted) VALUES ($1, $2, 1, 0) \
-                         ON CONFLICT (user_id, day) DO UPDATE SET submissions = profile_days.submissions + 1",
-                    )
-                    .bind(user_id.to_string())
-                    .bind(day)
-                    .execute(conn)
-                    .await?;
-                }
-                SubmissionEvent::SubmissionJudged {
-                    submission_id,
-                    verdict,
-                    ..
-                } => {
-                    let Some(row) = sqlx::query(
-                        "UPDATE profile_submissions SET verdict = $2, runtime_ms = $3, memory_kb = $4 \
-                         WHERE submission_id = $1 AND verdict IS NULL RETURNING user_id, day",
-                    )
-                    .bind(submission_id.to_string())
-                    .bind(verdict.kind.as_str())
-                    .bind(verdict.runtime_ms as i64)
-                    .bind(verdict.memory_kb as i64)
-                    .fetch_optional(&mut *conn)
-                    .await?
-                    else {
-                        return already_counted(
-                            conn,
-                            "SELECT submission_id FROM profile_submissions WHERE submission_id = $1",
-                            *submission_id,
-                        )
-                        .await;
-                    };
-                    if verdict.kind == VerdictKind::InternalError {
-                        return Ok(());
-                    }
-                    let user: String = row.try_get("user_id")?;
-                    let day: i64 = row.try_get("day")?;
-                    let accepted = (verdict.kind == VerdictKind::Accepted) as i64;
-                    sqlx::query(
-                        "UPDATE profile_stats SET judged = judged + 1, accepted = accepted + $2 WHERE user_id = $1",
-                    )
-                    .bind(&user)
-                    .bind(accepted)
-                    .execute(&mut *conn)
-                    .await?;
-                    if accepted == 1 {
-                        sqlx::query(
-                            "UPDATE profile_days SET accepted = accepted + 1 WHERE user_id = $1 AND day = $2",
-                        )
-                        .bind(&user)
-                        .bind(day)
-                        .execute(conn)
-                        .await?;
-                    }
-                }
-            }
-            Ok(())
-        })
+        self.apply_batch(conn, std::slice::from_ref(envelope))
     }
+
+    fn apply_batch<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        events: &'a [Envelope],
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(fold(conn, events))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Sub {
+    user: String,
+    slug: String,
+    created_at: i64,
+    day: i64,
+    verdict: Option<VerdictKind>,
+    runtime: Option<i64>,
+    memory: Option<i64>,
+    at: Pos,
+    dirty: bool,
+}
+
+const SUB_COLUMNS: [&str; 10] = [
+    "submission_id",
+    "user_id",
+    "problem_slug",
+    "created_at",
+    "day",
+    "verdict",
+    "runtime_ms",
+    "memory_kb",
+    "verdict_tx",
+    "verdict_seq",
+];
+
+/// What a verdict adds to the user's (judged, accepted) counts.
+fn share(verdict: Option<VerdictKind>) -> (i64, i64) {
+    match verdict {
+        None | Some(VerdictKind::InternalError) => (0, 0),
+        Some(VerdictKind::Accepted) => (1, 1),
+        Some(_) => (1, 0),
+    }
+}
+
+/// Folds a batch: submissions with their current verdicts, and the per-user
+/// and per-day counters moved by deltas (a new verdict takes the old one's
+/// share out and puts its own in).
+#[tracing::instrument(skip_all, fields(events = events.len()))]
+async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
+    let ids: BTreeSet<String> = events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Submission(
+                SubmissionEvent::SubmissionCreated { submission_id, .. }
+                | SubmissionEvent::SubmissionJudged { submission_id, .. },
+            ) => Some(submission_id.to_string()),
+            _ => None,
+        })
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut subs: HashMap<String, Sub> = HashMap::new();
+    for row in select_in(
+        conn,
+        &format!(
+            "SELECT {} FROM profile_submissions WHERE",
+            SUB_COLUMNS.join(", ")
+        ),
+        &["submission_id"],
+        &keys(&ids),
+    )
+    .await?
+    {
+        let verdict: Option<String> = row.try_get(5)?;
+        subs.insert(
+            text(&row, 0)?,
+            Sub {
+                user: text(&row, 1)?,
+                slug: text(&row, 2)?,
+                created_at: int(&row, 3)?,
+                day: int(&row, 4)?,
+                verdict: verdict.as_deref().map(verdict_kind).transpose()?,
+                runtime: row.try_get(6)?,
+                memory: row.try_get(7)?,
+                at: (int(&row, 8)?, int(&row, 9)?),
+                dirty: false,
+            },
+        );
+    }
+    // user -> (submissions, judged, accepted); (user, day) -> (submissions, accepted).
+    let mut stats: BTreeMap<String, (i64, i64, i64)> = BTreeMap::new();
+    let mut days: BTreeMap<(String, i64), (i64, i64)> = BTreeMap::new();
+    for envelope in events {
+        let Event::Submission(event) = &envelope.event else {
+            continue;
+        };
+        match event {
+            // Counted when its verdict comes.
+            SubmissionEvent::SubmissionRejudgeRequested { .. } => {}
+            SubmissionEvent::SubmissionCreated {
+                submission_id,
+                user_id,
+                problem_slug,
+                at,
+                ..
+            } => {
+                let id = submission_id.to_string();
+                if subs.contains_key(&id) {
+                    continue;
+                }
+                let created_at = micros(*at);
+                let sub = Sub {
+                    user: user_id.to_string(),
+                    slug: problem_slug.clone(),
+                    created_at,
+                    day: utc_day(created_at),
+                    verdict: None,
+                    runtime: None,
+                    memory: None,
+                    at: NO_POS,
+                    dirty: true,
+                };
+                stats.entry(sub.user.clone()).or_default().0 += 1;
+                days.entry((sub.user.clone(), sub.day)).or_default().0 += 1;
+                subs.insert(id, sub);
+            }
+            SubmissionEvent::SubmissionJudged {
+                submission_id,
+                verdict,
+                ..
+            } => {
+                let at = pos(envelope.cursor);
+                let sub = subs
+                    .get_mut(&submission_id.to_string())
+                    .ok_or_else(|| never_created(*submission_id))?;
+                if at <= sub.at {
+                    continue;
+                }
+                let (old_judged, old_accepted) = share(sub.verdict);
+                let (judged, accepted) = share(Some(verdict.kind));
+                let s = stats.entry(sub.user.clone()).or_default();
+                s.1 += judged - old_judged;
+                s.2 += accepted - old_accepted;
+                days.entry((sub.user.clone(), sub.day)).or_default().1 += accepted - old_accepted;
+                sub.verdict = Some(verdict.kind);
+                sub.runtime = Some(verdict.runtime_ms as i64);
+                sub.memory = Some(verdict.memory_kb as i64);
+                sub.at = at;
+                sub.dirty = true;
+            }
+        }
+    }
+    let dirty: Vec<Vec<V>> = subs
+        .iter()
+        .filter(|(_, s)| s.dirty)
+        .map(|(id, s)| {
+            vec![
+                id.into(),
+                (&s.user).into(),
+                (&s.slug).into(),
+                s.created_at.into(),
+                s.day.into(),
+                V::OT(s.verdict.map(|k| k.as_str().to_string())),
+                V::OI(s.runtime),
+                V::OI(s.memory),
+                s.at.0.into(),
+                s.at.1.into(),
+            ]
+        })
+        .collect();
+    if !dirty.is_empty() {
+        insert(
+            conn,
+            &format!(
+                "INSERT INTO profile_submissions ({})",
+                SUB_COLUMNS.join(", ")
+            ),
+            &replace_others(&SUB_COLUMNS, &["submission_id"]),
+            &dirty,
+        )
+        .await?;
+    }
+    let rows: Vec<Vec<V>> = stats
+        .iter()
+        .filter(|(_, d)| **d != (0, 0, 0))
+        .map(|(u, d)| vec![u.into(), d.0.into(), d.1.into(), d.2.into()])
+        .collect();
+    if !rows.is_empty() {
+        let columns = ["user_id", "submissions", "judged", "accepted"];
+        insert(
+            conn,
+            "INSERT INTO profile_stats (user_id, submissions, judged, accepted)",
+            &add_others("profile_stats", &columns, &["user_id"]),
+            &rows,
+        )
+        .await?;
+    }
+    let rows: Vec<Vec<V>> = days
+        .iter()
+        .filter(|(_, d)| **d != (0, 0))
+        .map(|((u, day), d)| vec![u.into(), (*day).into(), d.0.into(), d.1.into()])
+        .collect();
+    if !rows.is_empty() {
+        let columns = ["user_id", "day", "submissions", "accepted"];
+        insert(
+            conn,
+            "INSERT INTO profile_days (user_id, day, submissions, accepted)",
+            &add_others("profile_days", &columns, &["user_id", "day"]),
+            &rows,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// A user's totals.

@@ -53,7 +53,11 @@ pub struct SubmissionView {
     pub code: String,
     pub status: String,
     pub created_at: DateTime<Utc>,
+    /// The current verdict: after a rejudge, the rejudge's.
     pub verdict: Option<domain::submission::Verdict>,
+    /// The problem version the current verdict was judged against (a
+    /// rejudge's may be later than `problem_version`, the one submitted to).
+    pub judged_version: Option<u32>,
 }
 
 /// Which problems a listing shows.
@@ -245,13 +249,16 @@ fn submission(row: &AnyRow) -> Result<SubmissionView> {
             .try_get::<Option<String>, _>("verdict_detail")?
             .map(|v| json("verdict_detail", &v))
             .transpose()?,
+        judged_version: row
+            .try_get::<Option<i64>, _>("judged_version")?
+            .map(|v| v as u32),
     })
 }
 
 pub async fn submission_by_id(db: &ReadDb, id: SubmissionId) -> Result<Option<SubmissionView>> {
     let row = sqlx::query(
-        "SELECT submission_id, user_id, problem_id, problem_slug, problem_version, language, code, status, created_at, verdict_detail \
-         FROM submissions WHERE submission_id = $1",
+        "SELECT submission_id, user_id, problem_id, problem_slug, problem_version, language, code, status, created_at, verdict_detail, \
+         judged_version FROM submissions WHERE submission_id = $1",
     )
     .bind(id.to_string())
     .fetch_optional(&db.pool)
@@ -268,8 +275,8 @@ pub async fn submissions_of(
     offset: i64,
 ) -> Result<Vec<SubmissionView>> {
     let rows = sqlx::query(
-        "SELECT submission_id, user_id, problem_id, problem_slug, problem_version, language, code, status, created_at, verdict_detail \
-         FROM submissions WHERE user_id = $1 AND (CAST($2 AS TEXT) IS NULL OR problem_slug = $2) \
+        "SELECT submission_id, user_id, problem_id, problem_slug, problem_version, language, code, status, created_at, verdict_detail, \
+         judged_version FROM submissions WHERE user_id = $1 AND (CAST($2 AS TEXT) IS NULL OR problem_slug = $2) \
          ORDER BY created_at DESC, submission_id DESC LIMIT $3 OFFSET $4",
     )
     .bind(user.to_string())

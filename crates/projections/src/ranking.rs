@@ -5,9 +5,12 @@
 //! submissions") and histograms are read.
 //!
 //! Owns `ranking_submissions`, `ranking_best`, `ranking_runtimes` and
-//! `ranking_memory`. The submission time is the `SubmissionCreated` time, kept
-//! in `ranking_submissions` until the verdict comes; that row's `judged` flag
-//! (set when its accepted verdict is counted) makes the counters idempotent.
+//! `ranking_memory`. `ranking_submissions` keeps each submission's time (the
+//! `SubmissionCreated` time), its current verdict and that verdict's log
+//! position: a verdict applies only if it is newer, so re-applied events
+//! change nothing. A rejudge that takes an accepted run back removes it from
+//! the distributions, and if it was the user's best, their next best
+//! accepted run takes its place (or the user leaves the ranking).
 
 use chrono::{DateTime, Utc};
 use domain::submission::{SubmissionEvent, VerdictKind};
@@ -17,7 +20,13 @@ use sqlx::{AnyConnection, Row};
 
 use crate::distribution::{Distribution, share_above};
 use crate::queries::parse;
-use crate::{Envelope, Projection, ReadDb, Result, already_counted, from_micros, micros};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::batch::{
+    NO_POS, Pos, V, add_others, delete_in, insert, int, keys, pairs, pos, replace_others,
+    select_in, text,
+};
+use crate::{Envelope, Projection, ReadDb, Result, from_micros, micros, never_created};
 
 #[derive(Debug)]
 pub struct Ranking;
@@ -41,97 +50,335 @@ impl Projection for Ranking {
         conn: &'a mut AnyConnection,
         envelope: &'a Envelope,
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let Event::Submission(event) = &envelope.event else {
-                return Ok(());
-            };
-            match event {
-                SubmissionEvent::SubmissionCreated {
-                    submission_id,
-                    user_id,
-                    problem_id,
-                    at,
-                    ..
-                } => {
-                    sqlx::query(
-                        "INSERT INTO ranking_submissions (submission_id, problem_id, user_id, created_at, judged) \
-                         VALUES ($1, $2, $3, $4, 0) ON CONFLICT (submission_id) DO NOTHING",
-                    )
-                    .bind(submission_id.to_string())
-                    .bind(problem_id.to_string())
-                    .bind(user_id.to_string())
-                    .bind(micros(*at))
-                    .execute(conn)
-                    .await?;
+        self.apply_batch(conn, std::slice::from_ref(envelope))
+    }
+
+    fn apply_batch<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        events: &'a [Envelope],
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(fold(conn, events))
+    }
+}
+
+/// A submission as the ranking knows it: its current verdict and where in
+/// the log that verdict was.
+#[derive(Debug, Clone)]
+struct Sub {
+    problem: String,
+    user: String,
+    created_at: i64,
+    accepted: bool,
+    runtime: i64,
+    memory: i64,
+    at: Pos,
+    dirty: bool,
+}
+
+const SUB_COLUMNS: [&str; 9] = [
+    "submission_id",
+    "problem_id",
+    "user_id",
+    "created_at",
+    "accepted",
+    "runtime_ms",
+    "memory_kb",
+    "verdict_tx",
+    "verdict_seq",
+];
+
+/// A best run: (runtime, memory, submitted at, submission id), the ranking
+/// order, smallest best.
+type Best = (i64, i64, i64, String);
+
+fn sub_from(row: &sqlx::any::AnyRow) -> Result<(String, Sub)> {
+    Ok((
+        text(row, 0)?,
+        Sub {
+            problem: text(row, 1)?,
+            user: text(row, 2)?,
+            created_at: int(row, 3)?,
+            accepted: int(row, 4)? == 1,
+            runtime: int(row, 5)?,
+            memory: int(row, 6)?,
+            at: (int(row, 7)?, int(row, 8)?),
+            dirty: false,
+        },
+    ))
+}
+
+/// Folds a batch in memory: submissions and their current verdicts, the
+/// distribution counts moved by deltas, and each touched user's best run,
+/// recomputed from all their accepted runs when one of those was taken
+/// back by a rejudge.
+#[tracing::instrument(skip_all, fields(events = events.len()))]
+async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
+    let ids: BTreeSet<String> = events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Submission(
+                SubmissionEvent::SubmissionCreated { submission_id, .. }
+                | SubmissionEvent::SubmissionJudged { submission_id, .. },
+            ) => Some(submission_id.to_string()),
+            _ => None,
+        })
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let select = format!(
+        "SELECT {} FROM ranking_submissions WHERE",
+        SUB_COLUMNS.join(", ")
+    );
+    let mut subs: HashMap<String, Sub> = HashMap::new();
+    for row in select_in(conn, &select, &["submission_id"], &keys(&ids)).await? {
+        let (id, sub) = sub_from(&row)?;
+        subs.insert(id, sub);
+    }
+    let mut runtimes: BTreeMap<(String, i64), i64> = BTreeMap::new();
+    let mut memory: BTreeMap<(String, i64), i64> = BTreeMap::new();
+    // Per (problem, user) touched: whether an accepted run was taken back.
+    let mut touched: BTreeMap<(String, String), bool> = BTreeMap::new();
+    for envelope in events {
+        let Event::Submission(event) = &envelope.event else {
+            continue;
+        };
+        match event {
+            // Counted when its verdict comes.
+            SubmissionEvent::SubmissionRejudgeRequested { .. } => {}
+            SubmissionEvent::SubmissionCreated {
+                submission_id,
+                user_id,
+                problem_id,
+                at,
+                ..
+            } => {
+                subs.entry(submission_id.to_string())
+                    .or_insert_with(|| Sub {
+                        problem: problem_id.to_string(),
+                        user: user_id.to_string(),
+                        created_at: micros(*at),
+                        accepted: false,
+                        runtime: 0,
+                        memory: 0,
+                        at: NO_POS,
+                        dirty: true,
+                    });
+            }
+            SubmissionEvent::SubmissionJudged {
+                submission_id,
+                verdict,
+                ..
+            } => {
+                let at = pos(envelope.cursor);
+                let sub = subs
+                    .get_mut(&submission_id.to_string())
+                    .ok_or_else(|| never_created(*submission_id))?;
+                if at <= sub.at {
+                    continue;
                 }
-                SubmissionEvent::SubmissionJudged {
-                    submission_id,
-                    verdict,
-                    ..
-                } => {
-                    if verdict.kind != VerdictKind::Accepted {
-                        return Ok(());
-                    }
-                    let Some(row) = sqlx::query(
-                        "UPDATE ranking_submissions SET judged = 1 WHERE submission_id = $1 AND judged = 0 \
-                         RETURNING problem_id, user_id, created_at",
-                    )
-                    .bind(submission_id.to_string())
-                    .fetch_optional(&mut *conn)
-                    .await?
-                    else {
-                        return already_counted(
-                            conn,
-                            "SELECT submission_id FROM ranking_submissions WHERE submission_id = $1",
-                            *submission_id,
-                        )
-                        .await;
-                    };
-                    let problem: String = row.try_get("problem_id")?;
-                    let user: String = row.try_get("user_id")?;
-                    let created_at: i64 = row.try_get("created_at")?;
-                    let (runtime, memory) = (verdict.runtime_ms as i64, verdict.memory_kb as i64);
-                    sqlx::query(
-                        "INSERT INTO ranking_runtimes (problem_id, runtime_ms, accepted) VALUES ($1, $2, 1) \
-                         ON CONFLICT (problem_id, runtime_ms) DO UPDATE SET accepted = ranking_runtimes.accepted + 1",
-                    )
-                    .bind(&problem)
-                    .bind(runtime)
-                    .execute(&mut *conn)
-                    .await?;
-                    sqlx::query(
-                        "INSERT INTO ranking_memory (problem_id, memory_kb, accepted) VALUES ($1, $2, 1) \
-                         ON CONFLICT (problem_id, memory_kb) DO UPDATE SET accepted = ranking_memory.accepted + 1",
-                    )
-                    .bind(&problem)
-                    .bind(memory)
-                    .execute(&mut *conn)
-                    .await?;
-                    // Replaced only by a strictly better submission, so the
-                    // order verdicts arrive in does not matter.
-                    sqlx::query(
-                        "INSERT INTO ranking_best (problem_id, user_id, submission_id, runtime_ms, memory_kb, submitted_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6) \
-                         ON CONFLICT (problem_id, user_id) DO UPDATE SET submission_id = excluded.submission_id, \
-                         runtime_ms = excluded.runtime_ms, memory_kb = excluded.memory_kb, submitted_at = excluded.submitted_at \
-                         WHERE excluded.runtime_ms < ranking_best.runtime_ms \
-                            OR (excluded.runtime_ms = ranking_best.runtime_ms AND (excluded.memory_kb < ranking_best.memory_kb \
-                            OR (excluded.memory_kb = ranking_best.memory_kb AND (excluded.submitted_at < ranking_best.submitted_at \
-                            OR (excluded.submitted_at = ranking_best.submitted_at AND excluded.submission_id < ranking_best.submission_id)))))",
-                    )
-                    .bind(&problem)
-                    .bind(&user)
-                    .bind(submission_id.to_string())
-                    .bind(runtime)
-                    .bind(memory)
-                    .bind(created_at)
-                    .execute(conn)
-                    .await?;
+                let pair = (sub.problem.clone(), sub.user.clone());
+                if sub.accepted {
+                    *runtimes
+                        .entry((sub.problem.clone(), sub.runtime))
+                        .or_default() -= 1;
+                    *memory.entry((sub.problem.clone(), sub.memory)).or_default() -= 1;
+                    touched.insert(pair.clone(), true);
+                }
+                sub.accepted = verdict.kind == VerdictKind::Accepted;
+                sub.runtime = verdict.runtime_ms as i64;
+                sub.memory = verdict.memory_kb as i64;
+                sub.at = at;
+                sub.dirty = true;
+                if sub.accepted {
+                    *runtimes
+                        .entry((sub.problem.clone(), sub.runtime))
+                        .or_default() += 1;
+                    *memory.entry((sub.problem.clone(), sub.memory)).or_default() += 1;
+                    touched.entry(pair).or_insert(false);
                 }
             }
-            Ok(())
-        })
+        }
     }
+
+    let dirty: Vec<Vec<V>> = subs
+        .iter()
+        .filter(|(_, s)| s.dirty)
+        .map(|(id, s)| {
+            vec![
+                id.into(),
+                (&s.problem).into(),
+                (&s.user).into(),
+                s.created_at.into(),
+                (s.accepted as i64).into(),
+                s.runtime.into(),
+                s.memory.into(),
+                s.at.0.into(),
+                s.at.1.into(),
+            ]
+        })
+        .collect();
+    if !dirty.is_empty() {
+        insert(
+            conn,
+            &format!(
+                "INSERT INTO ranking_submissions ({})",
+                SUB_COLUMNS.join(", ")
+            ),
+            &replace_others(&SUB_COLUMNS, &["submission_id"]),
+            &dirty,
+        )
+        .await?;
+    }
+    write_counts(conn, "ranking_runtimes", "runtime_ms", &runtimes).await?;
+    write_counts(conn, "ranking_memory", "memory_kb", &memory).await?;
+    if touched.is_empty() {
+        return Ok(());
+    }
+
+    // Best runs of the touched users.
+    let pair_keys = pairs(touched.keys());
+    let mut best: HashMap<(String, String), Best> = HashMap::new();
+    for row in select_in(
+        conn,
+        "SELECT problem_id, user_id, runtime_ms, memory_kb, submitted_at, submission_id FROM ranking_best WHERE",
+        &["problem_id", "user_id"],
+        &pair_keys,
+    )
+    .await?
+    {
+        best.insert(
+            (text(&row, 0)?, text(&row, 1)?),
+            (int(&row, 2)?, int(&row, 3)?, int(&row, 4)?, text(&row, 5)?),
+        );
+    }
+    let taken_back: Vec<(String, String)> = touched
+        .iter()
+        .filter(|(_, taken)| **taken)
+        .map(|(p, _)| p.clone())
+        .collect();
+    if !taken_back.is_empty() {
+        // Every run of those users on those problems: the best is chosen again.
+        let select = format!(
+            "SELECT {} FROM ranking_submissions WHERE",
+            SUB_COLUMNS.join(", ")
+        );
+        for row in select_in(
+            conn,
+            &select,
+            &["problem_id", "user_id"],
+            &pairs(&taken_back),
+        )
+        .await?
+        {
+            let (id, sub) = sub_from(&row)?;
+            subs.entry(id).or_insert(sub);
+        }
+    }
+    let mut candidates: HashMap<(String, String), Best> = HashMap::new();
+    for (id, s) in subs.iter().filter(|(_, s)| s.accepted) {
+        let key = (s.problem.clone(), s.user.clone());
+        let run = (s.runtime, s.memory, s.created_at, id.clone());
+        match candidates.get_mut(&key) {
+            Some(b) if *b <= run => {}
+            Some(b) => *b = run,
+            None => {
+                candidates.insert(key, run);
+            }
+        }
+    }
+    let (mut upserts, mut deletes) = (vec![], vec![]);
+    for (pair, taken) in &touched {
+        let stored = best.get(pair);
+        let new = if *taken {
+            candidates.get(pair)
+        } else {
+            [stored, candidates.get(pair)].into_iter().flatten().min()
+        };
+        if new == stored {
+            continue;
+        }
+        match new {
+            Some((runtime, memory, submitted_at, id)) => upserts.push(vec![
+                (&pair.0).into(),
+                (&pair.1).into(),
+                id.into(),
+                (*runtime).into(),
+                (*memory).into(),
+                (*submitted_at).into(),
+            ]),
+            None => deletes.push(vec![(&pair.0).into(), (&pair.1).into()]),
+        }
+    }
+    if !upserts.is_empty() {
+        let columns = [
+            "problem_id",
+            "user_id",
+            "submission_id",
+            "runtime_ms",
+            "memory_kb",
+            "submitted_at",
+        ];
+        insert(
+            conn,
+            &format!("INSERT INTO ranking_best ({})", columns.join(", ")),
+            &replace_others(&columns, &["problem_id", "user_id"]),
+            &upserts,
+        )
+        .await?;
+    }
+    if !deletes.is_empty() {
+        delete_in(
+            conn,
+            "DELETE FROM ranking_best WHERE",
+            &["problem_id", "user_id"],
+            &deletes,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Moves `(problem, value) -> accepted` counts by deltas; a count that
+/// reaches zero takes its row with it.
+async fn write_counts(
+    conn: &mut AnyConnection,
+    table: &str,
+    column: &str,
+    deltas: &BTreeMap<(String, i64), i64>,
+) -> Result<()> {
+    let rows: Vec<Vec<V>> = deltas
+        .iter()
+        .filter(|(_, d)| **d != 0)
+        .map(|((p, v), d)| vec![p.into(), (*v).into(), (*d).into()])
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let columns = ["problem_id", column, "accepted"];
+    insert(
+        conn,
+        &format!("INSERT INTO {table} ({})", columns.join(", ")),
+        &add_others(table, &columns, &["problem_id", column]),
+        &rows,
+    )
+    .await?;
+    let fell: Vec<Vec<V>> = deltas
+        .iter()
+        .filter(|(_, d)| **d < 0)
+        .map(|((p, v), _)| vec![p.into(), (*v).into()])
+        .collect();
+    if !fell.is_empty() {
+        delete_in(
+            conn,
+            &format!("DELETE FROM {table} WHERE accepted = 0 AND"),
+            &["problem_id", column],
+            &fell,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// One row of a problem's ranking.
@@ -213,11 +460,14 @@ pub async fn problem_ranking(
             },
         ),
     };
+    // Deactivated users are not listed (see `leaderboard::LISTED`).
+    const LISTED: &str =
+        "NOT EXISTS (SELECT 1 FROM users d WHERE d.user_id = b.user_id AND d.active = 0)";
     // Rows strictly after the key in ranking order.
     const AFTER: &str = "($2 = 0 OR b.runtime_ms > $3 OR (b.runtime_ms = $3 AND (b.memory_kb > $4 \
          OR (b.memory_kb = $4 AND (b.submitted_at > $5 OR (b.submitted_at = $5 AND b.user_id > $6))))))";
     let ahead: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT COUNT(*) FROM ranking_best b WHERE b.problem_id = $1 AND $2 = 1 AND NOT {AFTER}"
+        "SELECT COUNT(*) FROM ranking_best b WHERE b.problem_id = $1 AND $2 = 1 AND NOT {AFTER} AND {LISTED}"
     )))
     .bind(problem.to_string())
     .bind(has)
@@ -230,7 +480,7 @@ pub async fn problem_ranking(
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT b.user_id, COALESCE(u.username, '') AS username, b.submission_id, b.runtime_ms, b.memory_kb, b.submitted_at \
          FROM ranking_best b LEFT JOIN users u ON u.user_id = b.user_id \
-         WHERE b.problem_id = $1 AND {AFTER} \
+         WHERE b.problem_id = $1 AND {AFTER} AND {LISTED} \
          ORDER BY b.runtime_ms, b.memory_kb, b.submitted_at, b.user_id LIMIT $7"
     )))
     .bind(problem.to_string())

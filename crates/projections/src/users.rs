@@ -5,6 +5,7 @@ use domain::user::UserEvent;
 use futures::future::BoxFuture;
 use sqlx::AnyConnection;
 
+use crate::batch::{V, insert};
 use crate::{Envelope, Projection, Result, micros};
 
 #[derive(Debug)]
@@ -118,4 +119,65 @@ impl Projection for Users {
             Ok(())
         })
     }
+
+    /// Registrations, most of a replay's user events, go in by the
+    /// thousand; every other event is applied on its own, in order.
+    fn apply_batch<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        events: &'a [Envelope],
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let mut registered: Vec<Vec<V>> = vec![];
+            for envelope in events {
+                if let Event::User(UserEvent::UserRegistered {
+                    user_id,
+                    username,
+                    email,
+                    role,
+                    at,
+                    ..
+                }) = &envelope.event
+                {
+                    registered.push(vec![
+                        user_id.to_string().into(),
+                        username.into(),
+                        domain::user::normalize_key(username).into(),
+                        email.into(),
+                        role.as_str().into(),
+                        1.into(),
+                        0.into(),
+                        "".into(),
+                        "".into(),
+                        micros(*at).into(),
+                        micros(*at).into(),
+                    ]);
+                    continue;
+                }
+                if !matches!(envelope.event, Event::User(_)) {
+                    continue;
+                }
+                register(conn, &mut registered).await?;
+                self.apply(conn, envelope).await?;
+            }
+            register(conn, &mut registered).await
+        })
+    }
+}
+
+/// Inserts the registrations gathered so far, as `apply` would one by one.
+async fn register(conn: &mut AnyConnection, rows: &mut Vec<Vec<V>>) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    insert(
+        conn,
+        "INSERT INTO users (user_id, username, username_key, email, role, active, session_epoch, \
+         display_name, bio, created_at, updated_at)",
+        "ON CONFLICT (user_id) DO NOTHING",
+        rows,
+    )
+    .await?;
+    rows.clear();
+    Ok(())
 }

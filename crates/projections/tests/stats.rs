@@ -152,6 +152,7 @@ impl Log {
                 message: None,
             },
             at: Utc::now(),
+            rejudge_id: None,
         };
         self.append(
             &format!("submission-{}", s.id),
