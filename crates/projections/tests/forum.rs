@@ -3,81 +3,15 @@
 //! their place, moderation, votes, ordering, pages, sanitised HTML, and
 //! re-applying or rebuilding giving the same rows.
 
-use std::sync::Arc;
+mod common;
 
-use chrono::{DateTime, TimeZone, Utc};
-use domain::codec;
+use chrono::{DateTime, Utc};
+use common::{Db, dump_tables, live, new_event, on_both, reapply, rebuild, t};
 use domain::forum::{CommentEvent, Vote};
-use domain::{CommentId, Event, ProblemId, UserId};
+use domain::{CommentId, ProblemId, UserId};
 use projections::forum::{self, Audience, CommentSort, CommentView};
 use projections::{Projection, ReadDb, Runner};
-use sqlx::{Column, Row};
-use store::{ExpectedVersion, NewEvent, SharedStore};
-
-fn new_event(e: Event) -> NewEvent {
-    let enc = codec::encode(&e);
-    NewEvent {
-        event_id: uuid::Uuid::now_v7(),
-        event_type: enc.event_type.into(),
-        schema_version: enc.schema_version,
-        data: enc.data,
-        metadata: serde_json::json!({}),
-    }
-}
-
-/// 2024-03-10 at 12:`m` UTC.
-fn t(m: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2024, 3, 10, 12, m, 0).unwrap()
-}
-
-enum Db {
-    Sqlite(tempfile::TempDir),
-    Postgres(String),
-}
-
-impl Db {
-    async fn store(&self) -> SharedStore {
-        match self {
-            Db::Sqlite(dir) => Arc::new(
-                store::SqliteStore::open(&dir.path().join("events.db"), Default::default())
-                    .await
-                    .unwrap(),
-            ),
-            Db::Postgres(url) => Arc::new(
-                store::PostgresStore::connect(url, Default::default())
-                    .await
-                    .unwrap(),
-            ),
-        }
-    }
-
-    /// A read database: `name` picks a fresh SQLite file, or a fresh
-    /// PostgreSQL database for anything but "live".
-    async fn read(&self, name: &str) -> ReadDb {
-        match self {
-            Db::Sqlite(dir) => ReadDb::open_sqlite(&dir.path().join(format!("{name}.db")))
-                .await
-                .unwrap(),
-            Db::Postgres(url) if name == "live" => ReadDb::connect_postgres(url, 4).await.unwrap(),
-            Db::Postgres(_) => {
-                let other = store::testing::postgres_test_database().await.unwrap();
-                ReadDb::connect_postgres(&other, 4).await.unwrap()
-            }
-        }
-    }
-}
-
-async fn sqlite() -> Db {
-    Db::Sqlite(tempfile::tempdir().unwrap())
-}
-
-/// `None` (with the reason printed) without PYDOJO_TEST_DATABASE_URL;
-/// under CI=true that is a failure, never a skip.
-async fn postgres() -> Option<Db> {
-    store::testing::postgres_test_database()
-        .await
-        .map(Db::Postgres)
-}
+use store::{ExpectedVersion, SharedStore};
 
 fn only_forum() -> Vec<Box<dyn Projection>> {
     vec![Box::new(forum::Forum)]
@@ -96,16 +30,18 @@ impl Log {
             .append(
                 &domain::forum::stream(id),
                 ExpectedVersion::Any,
-                vec![new_event(e.into())],
+                vec![new_event(e)],
             )
             .await
             .unwrap();
     }
 
+    /// 2024-03-10 at 12:00 UTC, then a minute later at each call.
     fn tick(&self) -> DateTime<Utc> {
-        t(self
+        let minute = self
             .minute
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        t(0, 12, minute)
     }
 
     async fn post(
@@ -211,11 +147,7 @@ impl Log {
 }
 
 async fn setup(db: &Db) -> (Log, ReadDb, Runner) {
-    let store = db.store().await;
-    let read = db.read("live").await;
-    let runner = Runner::new(read.clone(), store.clone(), only_forum(), 5)
-        .await
-        .unwrap();
+    let (store, read, runner) = live(db, only_forum(), 5).await;
     let log = Log {
         store,
         problem: ProblemId::new(),
@@ -448,32 +380,8 @@ async fn markdown_is_rendered_and_sanitised_in_the_read_model(db: Db) {
     assert!(view.edited_at.is_some());
 }
 
-async fn dump(db: &ReadDb) -> Vec<(String, Vec<Vec<String>>)> {
-    let mut out = vec![];
-    for table in forum::Forum.tables() {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT * FROM {table}")))
-            .fetch_all(&db.pool)
-            .await
-            .unwrap();
-        let mut rows: Vec<Vec<String>> = rows
-            .iter()
-            .map(|row| {
-                (0..row.columns().len())
-                    .map(|i| {
-                        let name = row.columns()[i].name().to_string();
-                        let value = match row.try_get::<Option<i64>, _>(i) {
-                            Ok(v) => format!("{v:?}"),
-                            Err(_) => format!("{:?}", row.try_get::<Option<String>, _>(i).unwrap()),
-                        };
-                        format!("{name}={value}")
-                    })
-                    .collect()
-            })
-            .collect();
-        rows.sort();
-        out.push((table.to_string(), rows));
-    }
-    out
+async fn dump(db: &ReadDb) -> common::Dump {
+    dump_tables(db, forum::Forum.tables()).await
 }
 
 async fn reapplying_or_rebuilding_gives_the_same_rows(db: Db) {
@@ -496,25 +404,14 @@ async fn reapplying_or_rebuilding_gives_the_same_rows(db: Db) {
     let live = dump(&read).await;
     assert!(live.iter().all(|(_, rows)| !rows.is_empty()), "{live:?}");
 
-    sqlx::query("UPDATE projection_checkpoints SET tx = 0, seq = 0")
-        .execute(&read.pool)
-        .await
-        .unwrap();
-    let mut again = Runner::new(read.clone(), log.store.clone(), only_forum(), 3)
-        .await
-        .unwrap();
-    assert!(again.drain().await.unwrap() > 0);
+    assert!(reapply(&read, &log.store, only_forum(), 3).await > 0);
     assert_eq!(
         dump(&read).await,
         live,
         "re-applying events changed the rows"
     );
 
-    let rebuilt = db.read("rebuilt").await;
-    let mut fresh = Runner::new(rebuilt.clone(), log.store.clone(), only_forum(), 1000)
-        .await
-        .unwrap();
-    fresh.drain().await.unwrap();
+    let rebuilt = rebuild(&db, "rebuilt", &log.store, only_forum(), 1000).await;
     assert_eq!(dump(&rebuilt).await, live, "a rebuild differs");
 }
 
@@ -547,28 +444,6 @@ fn render_turns_markdown_into_safe_html() {
         html.contains("print(&#39;&lt;b&gt;&#39;)") || html.contains("print('&lt;b&gt;')"),
         "{html}"
     );
-}
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite_backend {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::sqlite().await).await;
-                }
-            )*
-        }
-        mod postgres_backend {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(db) = super::postgres().await else { return };
-                    super::$name(db).await;
-                }
-            )*
-        }
-    };
 }
 
 on_both!(

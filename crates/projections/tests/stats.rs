@@ -3,273 +3,17 @@
 //! PostgreSQL. Times are set in the events, so day boundaries and tie-breaks
 //! are exact.
 
-use std::sync::Arc;
+mod common;
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use domain::codec;
-use domain::playground::PlaygroundEvent;
-use domain::problem::{Checker, Difficulty, Limits, ProblemEvent, ProblemKind, ProblemSpec};
-use domain::submission::{SubmissionEvent, Verdict, VerdictKind};
-use domain::user::{Role, UserEvent};
-use domain::{Event, ProblemId, SubmissionId, UserId};
-use projections::{ReadDb, Runner, analytics, leaderboard, problem_stats, profiles, ranking};
-use sqlx::{Column, Row};
-use store::{ExpectedVersion, NewEvent, SharedStore};
-
-fn new_event(e: Event) -> NewEvent {
-    let enc = codec::encode(&e);
-    NewEvent {
-        event_id: uuid::Uuid::now_v7(),
-        event_type: enc.event_type.into(),
-        schema_version: enc.schema_version,
-        data: enc.data,
-        metadata: serde_json::json!({}),
-    }
-}
-
-/// 2024-03-10 at `h:m` UTC, plus `d` days.
-fn t(d: i64, h: u32, m: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2024, 3, 10, h, m, 0).unwrap() + chrono::Duration::days(d)
-}
-
-fn date(d: i64) -> NaiveDate {
-    t(d, 0, 0).date_naive()
-}
-
-fn spec(difficulty: Difficulty) -> ProblemSpec {
-    ProblemSpec {
-        title: "A problem".into(),
-        statement: "Solve it.".into(),
-        difficulty,
-        tags: vec![],
-        kind: ProblemKind::StdIo,
-        template: String::new(),
-        examples: vec![],
-        hidden_tests: vec![],
-        limits: Limits::default(),
-        checker: Checker::Exact,
-        hints: Vec::new(),
-    }
-}
-
-/// Writes domain events into a real store, stream by stream.
-struct Log {
-    store: SharedStore,
-    admin: UserId,
-}
-
-impl Log {
-    async fn append(&self, stream: &str, expected: ExpectedVersion, e: impl Into<Event>) {
-        self.store
-            .append(stream, expected, vec![new_event(e.into())])
-            .await
-            .unwrap();
-    }
-
-    async fn user(&self, name: &str) -> UserId {
-        let id = UserId::new();
-        let e = UserEvent::UserRegistered {
-            user_id: id,
-            username: name.into(),
-            email: format!("{name}@example.org"),
-            password_hash: "x".into(),
-            role: Role::User,
-            at: t(-30, 0, 0),
-        };
-        self.append(&format!("user-{id}"), ExpectedVersion::NoStream, e)
-            .await;
-        id
-    }
-
-    async fn problem(&self, difficulty: Difficulty) -> ProblemId {
-        let id = ProblemId::new();
-        let stream = format!("problem-{id}");
-        let created = ProblemEvent::ProblemCreated {
-            problem_id: id,
-            slug: format!("p-{}", id.0.simple()),
-            spec: spec(difficulty),
-            version: 1,
-            by: self.admin,
-            at: t(-30, 0, 0),
-        };
-        self.append(&stream, ExpectedVersion::NoStream, created)
-            .await;
-        let published = ProblemEvent::ProblemPublished {
-            problem_id: id,
-            version: 1,
-            by: self.admin,
-            at: t(-30, 0, 0),
-        };
-        self.append(&stream, ExpectedVersion::Exact(1), published)
-            .await;
-        id
-    }
-
-    async fn set_difficulty(&self, problem: ProblemId, difficulty: Difficulty) {
-        let e = ProblemEvent::ProblemEdited {
-            problem_id: problem,
-            spec: spec(difficulty),
-            version: 2,
-            by: self.admin,
-            at: t(0, 0, 0),
-        };
-        self.append(&format!("problem-{problem}"), ExpectedVersion::Exact(2), e)
-            .await;
-    }
-
-    async fn submit(&self, user: UserId, problem: ProblemId, at: DateTime<Utc>) -> Sub {
-        let id = SubmissionId::new();
-        let e = SubmissionEvent::SubmissionCreated {
-            submission_id: id,
-            user_id: user,
-            problem_id: problem,
-            problem_slug: format!("p-{}", problem.0.simple()),
-            problem_version: 1,
-            language: "python3".into(),
-            code: "print(1)".into(),
-            at,
-        };
-        self.append(&format!("submission-{id}"), ExpectedVersion::NoStream, e)
-            .await;
-        Sub { id, user, problem }
-    }
-
-    async fn judge(&self, s: &Sub, kind: VerdictKind, runtime_ms: u32, memory_kb: u64) {
-        let e = SubmissionEvent::SubmissionJudged {
-            submission_id: s.id,
-            user_id: s.user,
-            problem_id: s.problem,
-            problem_slug: format!("p-{}", s.problem.0.simple()),
-            problem_version: 1,
-            verdict: Verdict {
-                kind,
-                passed: 1,
-                total: 1,
-                runtime_ms,
-                memory_kb,
-                tests: vec![],
-                failed_example: None,
-                message: None,
-            },
-            at: Utc::now(),
-            rejudge_id: None,
-        };
-        self.append(
-            &format!("submission-{}", s.id),
-            ExpectedVersion::Exact(1),
-            e,
-        )
-        .await;
-    }
-
-    /// Submitted at `at` and accepted.
-    async fn solve(
-        &self,
-        user: UserId,
-        problem: ProblemId,
-        at: DateTime<Utc>,
-        ms: u32,
-        kb: u64,
-    ) -> Sub {
-        let s = self.submit(user, problem, at).await;
-        self.judge(&s, VerdictKind::Accepted, ms, kb).await;
-        s
-    }
-
-    async fn playground(&self, user: UserId, at: DateTime<Utc>, limit_hit: Option<&str>) {
-        let e = PlaygroundEvent::PlaygroundRunCompleted {
-            user_id: user,
-            code_bytes: 10,
-            stdin_bytes: 0,
-            exit_code: Some(0),
-            signal: None,
-            cpu_ms: 30,
-            wall_ms: 40,
-            memory_kb: 9000,
-            limit_hit: limit_hit.map(Into::into),
-            at,
-        };
-        self.append(&domain::playground::stream(user), ExpectedVersion::Any, e)
-            .await;
-    }
-}
-
-struct Sub {
-    id: SubmissionId,
-    user: UserId,
-    problem: ProblemId,
-}
-
-enum Db {
-    Sqlite(tempfile::TempDir),
-    Postgres(String),
-}
-
-impl Db {
-    async fn store(&self) -> SharedStore {
-        match self {
-            Db::Sqlite(dir) => Arc::new(
-                store::SqliteStore::open(&dir.path().join("events.db"), Default::default())
-                    .await
-                    .unwrap(),
-            ),
-            Db::Postgres(url) => Arc::new(
-                store::PostgresStore::connect(url, Default::default())
-                    .await
-                    .unwrap(),
-            ),
-        }
-    }
-
-    /// A read database: `name` picks a fresh SQLite file, or a fresh
-    /// PostgreSQL database for anything but "live".
-    async fn read(&self, name: &str) -> ReadDb {
-        match self {
-            Db::Sqlite(dir) => ReadDb::open_sqlite(&dir.path().join(format!("{name}.db")))
-                .await
-                .unwrap(),
-            Db::Postgres(url) if name == "live" => ReadDb::connect_postgres(url, 4).await.unwrap(),
-            Db::Postgres(_) => {
-                let other = store::testing::postgres_test_database().await.unwrap();
-                ReadDb::connect_postgres(&other, 4).await.unwrap()
-            }
-        }
-    }
-}
-
-async fn sqlite() -> Db {
-    Db::Sqlite(tempfile::tempdir().unwrap())
-}
-
-async fn postgres() -> Option<Db> {
-    store::testing::postgres_test_database()
-        .await
-        .map(Db::Postgres)
-}
-
-/// A log and its live read models, caught up.
-async fn setup(db: &Db) -> (Log, ReadDb, Runner) {
-    let store = db.store().await;
-    let read = db.read("live").await;
-    let runner = Runner::new(read.clone(), store.clone(), projections::all(), 7)
-        .await
-        .unwrap();
-    let log = Log {
-        store,
-        admin: UserId::new(),
-    };
-    (log, read, runner)
-}
+use common::{Db, date, dump_tables, on_both, reapply, rebuild, setup, t};
+use domain::problem::Difficulty;
+use domain::submission::VerdictKind;
+use projections::{ReadDb, analytics, leaderboard, problem_stats, profiles, ranking};
 
 async fn ranking_orders_best_runs_and_computes_percentiles(db: Db) {
-    let (log, read, mut runner) = setup(&db).await;
+    let (log, read, mut runner) = setup(&db, 7).await;
     let p = log.problem(Difficulty::Easy).await;
-    let (ada, bob, cy, dee) = (
-        log.user("ada").await,
-        log.user("bob").await,
-        log.user("cy").await,
-        log.user("dee").await,
-    );
+    let [ada, bob, cy, dee] = log.users(["ada", "bob", "cy", "dee"]).await;
     // ada: 20 ms first, then a better 10 ms run whose verdict comes later
     // than a worse third one's.
     log.solve(ada, p, t(0, 9, 0), 20, 9000).await;
@@ -367,16 +111,11 @@ async fn ranking_orders_best_runs_and_computes_percentiles(db: Db) {
 }
 
 async fn leaderboard_weighs_difficulty_and_breaks_ties_by_who_got_there_first(db: Db) {
-    let (log, read, mut runner) = setup(&db).await;
+    let (log, read, mut runner) = setup(&db, 7).await;
     let easy = log.problem(Difficulty::Easy).await;
     let medium = log.problem(Difficulty::Medium).await;
     let hard = log.problem(Difficulty::Hard).await;
-    let (ada, bob, cy, dee) = (
-        log.user("ada").await,
-        log.user("bob").await,
-        log.user("cy").await,
-        log.user("dee").await,
-    );
+    let [ada, bob, cy, dee] = log.users(["ada", "bob", "cy", "dee"]).await;
     // ada: hard (3) reached on day 0 at 12:00.
     log.solve(ada, hard, t(0, 12, 0), 50, 1).await;
     // bob: easy + medium = 3, reached on day 0 at 11:00: ahead of ada.
@@ -433,7 +172,7 @@ async fn leaderboard_weighs_difficulty_and_breaks_ties_by_who_got_there_first(db
 
     // Making the easy problem hard rescores its solvers: bob and cy now 5,
     // bob first (11:00 before 13:00); ada stays at 3.
-    log.set_difficulty(easy, Difficulty::Hard).await;
+    log.edit(easy, Difficulty::Hard, 2).await;
     runner.drain().await.unwrap();
     let board = leaderboard::leaderboard(&read, 10, None)
         .await
@@ -448,7 +187,7 @@ async fn leaderboard_weighs_difficulty_and_breaks_ties_by_who_got_there_first(db
 }
 
 async fn profiles_count_streaks_across_utc_days(db: Db) {
-    let (log, read, mut runner) = setup(&db).await;
+    let (log, read, mut runner) = setup(&db, 7).await;
     let p = log.problem(Difficulty::Easy).await;
     let q = log.problem(Difficulty::Medium).await;
     let ada = log.user("ada").await;
@@ -518,13 +257,9 @@ async fn profiles_count_streaks_across_utc_days(db: Db) {
 }
 
 async fn problem_stats_and_analytics_count_what_happened(db: Db) {
-    let (log, read, mut runner) = setup(&db).await;
+    let (log, read, mut runner) = setup(&db, 7).await;
     let p = log.problem(Difficulty::Easy).await;
-    let (ada, bob, cy) = (
-        log.user("ada").await,
-        log.user("bob").await,
-        log.user("cy").await,
-    );
+    let [ada, bob, cy] = log.users(["ada", "bob", "cy"]).await;
     let s = log.submit(ada, p, t(0, 9, 0)).await;
     log.judge(&s, VerdictKind::WrongAnswer, 10, 1).await;
     log.solve(ada, p, t(0, 10, 0), 12, 100).await;
@@ -609,7 +344,7 @@ async fn problem_stats_and_analytics_count_what_happened(db: Db) {
 }
 
 /// Every row of every table the new projections own, sorted.
-async fn dump(db: &ReadDb) -> Vec<(String, Vec<Vec<String>>)> {
+async fn dump(db: &ReadDb) -> common::Dump {
     let tables = [
         "ranking_submissions",
         "ranking_best",
@@ -632,40 +367,16 @@ async fn dump(db: &ReadDb) -> Vec<(String, Vec<Vec<String>>)> {
         "analytics_day_verdicts",
         "analytics_playground_runs",
     ];
-    let mut out = vec![];
-    for table in tables {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT * FROM {table}")))
-            .fetch_all(&db.pool)
-            .await
-            .unwrap();
-        let mut rows: Vec<Vec<String>> = rows
-            .iter()
-            .map(|row| {
-                (0..row.columns().len())
-                    .map(|i| {
-                        let name = row.columns()[i].name().to_string();
-                        let value = match row.try_get::<Option<i64>, _>(i) {
-                            Ok(v) => format!("{v:?}"),
-                            Err(_) => format!("{:?}", row.try_get::<Option<String>, _>(i).unwrap()),
-                        };
-                        format!("{name}={value}")
-                    })
-                    .collect()
-            })
-            .collect();
-        rows.sort();
-        out.push((table.to_string(), rows));
-    }
-    out
+    dump_tables(db, &tables).await
 }
 
 /// Applying the whole log again over the same rows changes nothing, and a
 /// rebuild into an empty database equals the live read models.
 async fn reapplying_or_rebuilding_gives_the_same_read_models(db: Db) {
-    let (log, read, mut runner) = setup(&db).await;
+    let (log, read, mut runner) = setup(&db, 7).await;
     let p = log.problem(Difficulty::Medium).await;
     let q = log.problem(Difficulty::Hard).await;
-    let (ada, bob) = (log.user("ada").await, log.user("bob").await);
+    let [ada, bob] = log.users(["ada", "bob"]).await;
     for (i, (user, problem, kind)) in [
         (ada, p, VerdictKind::Accepted),
         (bob, p, VerdictKind::WrongAnswer),
@@ -687,7 +398,7 @@ async fn reapplying_or_rebuilding_gives_the_same_read_models(db: Db) {
         }
     }
     log.playground(ada, t(0, 1, 0), Some("memory")).await;
-    log.set_difficulty(p, Difficulty::Easy).await;
+    log.edit(p, Difficulty::Easy, 2).await;
     let _queued = log.submit(bob, q, t(3, 1, 0)).await;
     runner.drain().await.unwrap();
     let live = dump(&read).await;
@@ -697,14 +408,7 @@ async fn reapplying_or_rebuilding_gives_the_same_read_models(db: Db) {
     );
 
     // Re-run every projection from checkpoint 0 over the same rows.
-    sqlx::query("UPDATE projection_checkpoints SET tx = 0, seq = 0")
-        .execute(&read.pool)
-        .await
-        .unwrap();
-    let mut again = Runner::new(read.clone(), log.store.clone(), projections::all(), 3)
-        .await
-        .unwrap();
-    assert!(again.drain().await.unwrap() > 0);
+    assert!(reapply(&read, &log.store, projections::all(), 3).await > 0);
     assert_eq!(
         dump(&read).await,
         live,
@@ -712,38 +416,12 @@ async fn reapplying_or_rebuilding_gives_the_same_read_models(db: Db) {
     );
 
     // Rebuild from the log into an empty database, in one large batch.
-    let rebuilt = db.read("rebuilt").await;
-    let mut fresh = Runner::new(rebuilt.clone(), log.store.clone(), projections::all(), 1000)
-        .await
-        .unwrap();
-    fresh.drain().await.unwrap();
+    let rebuilt = rebuild(&db, "rebuilt", &log.store, projections::all(), 1000).await;
     assert_eq!(
         dump(&rebuilt).await,
         live,
         "a rebuild differs from the live read models"
     );
-}
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite_backend {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::sqlite().await).await;
-                }
-            )*
-        }
-        mod postgres_backend {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(db) = super::postgres().await else { return };
-                    super::$name(db).await;
-                }
-            )*
-        }
-    };
 }
 
 on_both!(
