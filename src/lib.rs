@@ -198,6 +198,8 @@ impl App {
                 None
             }
         };
+        // Under NATS, replies being written are relayed to every API node.
+        let mut tutor_hub = graphql::TutorHub::default();
         let judge = match (args.judge, &sandbox) {
             (JudgeMode::Embedded, Some(sandbox)) => match start_embedded_judge(
                 &args.storage,
@@ -219,14 +221,16 @@ impl App {
             // Asked for on purpose, so a NATS server that cannot be reached
             // stops the start with the reason rather than queue silently.
             (JudgeMode::Nats, _) => {
-                start_nats_judge(
+                let (tasks, hub) = start_nats_judge(
                     &args.storage,
                     &args.nats,
                     store.clone(),
                     commands.clone(),
                     live.clone(),
                 )
-                .await?
+                .await?;
+                tutor_hub = hub;
+                tasks
             }
             (JudgeMode::Off, _) => vec![],
         };
@@ -275,7 +279,8 @@ impl App {
             }
         };
         let services = graphql::Services {
-            tutor: graphql::TutorService::new(tutor, args.tutor.tutor_daily_quota),
+            tutor: graphql::TutorService::new(tutor, args.tutor.tutor_daily_quota)
+                .with_hub(tutor_hub),
             time_travel: Arc::new(graphql::TimeTravel::new(store.clone(), 4)),
             playground,
             packages,
@@ -406,20 +411,22 @@ async fn connect_nats(args: &NatsArgs, client_name: &str) -> anyhow::Result<asyn
 
 /// Starts the API node's half of the distributed judge: the outbox that
 /// publishes jobs from the log (checkpoint in `<data-dir>/nats-outbox.checkpoint`)
-/// and the consumer that records verdicts.
+/// and the consumer that records verdicts. Also relays the tutor's replies
+/// between API nodes, through the hub it returns.
 async fn start_nats_judge(
     storage: &StorageArgs,
     nats: &NatsArgs,
     store: SharedStore,
     commands: Commands,
     live: graphql::Live,
-) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+) -> anyhow::Result<(Vec<tokio::task::JoinHandle<()>>, graphql::TutorHub)> {
     ensure_data_dir(&storage.data_dir)?;
     let client = connect_nats(nats, "pydojo-api").await?;
     let progress = client
         .subscribe(format!("{}.progress.*", nats.nats_subject_prefix))
         .await
         .context("cannot subscribe to the executors' progress on NATS")?;
+    let (tutor_hub, tutor_tasks) = relay_tutor(&client, &nats.nats_subject_prefix).await?;
     let js = async_nats::jetstream::new(client);
     let topology = nats.topology();
     let checkpoint =
@@ -442,11 +449,127 @@ async fn start_nats_judge(
         results = %topology.results_stream,
         "judging through NATS JetStream: run `pydojo executor` to judge"
     );
-    Ok(vec![
+    let mut tasks = vec![
         tokio::spawn(outbox.run()),
         tokio::spawn(results.run()),
         tokio::spawn(relay_progress(progress, live)),
-    ])
+    ];
+    tasks.extend(tutor_tasks);
+    Ok((tasks, tutor_hub))
+}
+
+/// A tutor reply's progress between API nodes, on core NATS at
+/// `<prefix>.tutor.<message id>`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct TutorWire {
+    /// The node writing the reply, so it ignores its own messages.
+    node: uuid::Uuid,
+    #[serde(flatten)]
+    signal: TutorWireSignal,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "text", rename_all = "snake_case")]
+enum TutorWireSignal {
+    Started,
+    Piece(String),
+    Finished,
+}
+
+/// Signals waiting to be published; more are dropped (best effort).
+const TUTOR_RELAY_BUFFER: usize = 4096;
+
+/// Hands this node's reply signals to a publishing task, in order, without
+/// blocking the tutor.
+#[derive(Debug)]
+struct NatsTutorRelay(tokio::sync::mpsc::Sender<(domain::tutor::MessageId, graphql::TutorSignal)>);
+
+impl graphql::TutorRelay for NatsTutorRelay {
+    fn send(&self, message_id: domain::tutor::MessageId, signal: &graphql::TutorSignal) {
+        if self.0.try_send((message_id, signal.clone())).is_err() {
+            tracing::debug!(%message_id, "the tutor relay is behind: a piece is not relayed");
+        }
+    }
+}
+
+/// Relays the tutor replies written on this node to the other API nodes, and
+/// theirs to this node's subscribers: the hub to serve from and the tasks.
+async fn relay_tutor(
+    client: &async_nats::Client,
+    prefix: &str,
+) -> anyhow::Result<(graphql::TutorHub, Vec<tokio::task::JoinHandle<()>>)> {
+    use futures::StreamExt;
+    let node = uuid::Uuid::new_v4();
+    let mut heard = client
+        .subscribe(format!("{prefix}.tutor.*"))
+        .await
+        .context("cannot subscribe to the tutor's replies on NATS")?;
+    // Subscribed at the server before this node answers anyone.
+    client
+        .flush()
+        .await
+        .context("cannot subscribe to the tutor's replies on NATS")?;
+    let (tx, mut outgoing) = tokio::sync::mpsc::channel(TUTOR_RELAY_BUFFER);
+    let hub = graphql::TutorHub::relayed(Arc::new(NatsTutorRelay(tx)));
+    let publisher = {
+        let (client, prefix) = (client.clone(), prefix.to_string());
+        tokio::spawn(async move {
+            while let Some((id, signal)) = outgoing.recv().await {
+                let signal = match signal {
+                    graphql::TutorSignal::Started => TutorWireSignal::Started,
+                    graphql::TutorSignal::Piece(text) => TutorWireSignal::Piece(text),
+                    graphql::TutorSignal::Finished => TutorWireSignal::Finished,
+                };
+                let payload = serde_json::to_vec(&TutorWire { node, signal })
+                    .expect("a tutor signal serializes");
+                if let Err(e) = client
+                    .publish(format!("{prefix}.tutor.{id}"), payload.into())
+                    .await
+                {
+                    tracing::debug!(message_id = %id, error = %e, "cannot relay a tutor reply piece");
+                }
+            }
+        })
+    };
+    let listener = {
+        let hub = hub.clone();
+        tokio::spawn(async move {
+            let mut sweep = tokio::time::interval(Duration::from_secs(30));
+            loop {
+                let message = tokio::select! {
+                    message = heard.next() => match message {
+                        Some(message) => message,
+                        None => break,
+                    },
+                    _ = sweep.tick() => {
+                        hub.forget_silent();
+                        continue;
+                    }
+                };
+                let id = message
+                    .subject
+                    .rsplit('.')
+                    .next()
+                    .and_then(|id| id.parse::<domain::tutor::MessageId>().ok());
+                let wire = serde_json::from_slice::<TutorWire>(&message.payload);
+                match (id, wire) {
+                    (Some(_), Ok(wire)) if wire.node == node => {}
+                    (Some(id), Ok(wire)) => hub.hear(
+                        id,
+                        match wire.signal {
+                            TutorWireSignal::Started => graphql::TutorSignal::Started,
+                            TutorWireSignal::Piece(text) => graphql::TutorSignal::Piece(text),
+                            TutorWireSignal::Finished => graphql::TutorSignal::Finished,
+                        },
+                    ),
+                    _ => {
+                        tracing::debug!(subject = %message.subject, "ignoring a tutor message that does not decode")
+                    }
+                }
+            }
+        })
+    };
+    Ok((hub, vec![publisher, listener]))
 }
 
 /// Passes the executors' per-test progress (core NATS, so every API node

@@ -395,3 +395,62 @@ async fn rankings_profiles_stats_and_analytics_answer_over_graphql_on_sqlite() {
 async fn rankings_profiles_stats_and_analytics_answer_over_graphql_on_postgres() {
     rankings_profiles_stats_and_analytics_answer_over_graphql(Backend::Postgres).await;
 }
+
+/// The admin analytics include the tutor: questions, replies, failures,
+/// users and problems over the range (here the offline tutor, which needs
+/// no model endpoint).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_analytics_count_tutor_use() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |a| {
+        a.judge = pydojo::config::JudgeMode::Off
+    })
+    .await
+    .unwrap();
+    let admin = app.admin("root").await;
+    app.publish_problem(&admin, "two-sum", "EASY").await;
+    let (ada, _) = app.register("ada").await;
+    let ask = "mutation($m: String!) { askTutor(problemSlug: \"two-sum\", message: $m) { id } }";
+    for message in ["Where do I start?", "And then?"] {
+        let asked = app.ok(Some(&ada), ask, json!({ "m": message })).await;
+        assert!(asked["askTutor"]["id"].is_string(), "{asked}");
+        // One question at a time: wait for the answer before the next.
+        let mut answered = false;
+        for _ in 0..200 {
+            let c = app
+                .ok(
+                    Some(&ada),
+                    "{ tutorConversation(problemSlug: \"two-sum\") { messages { status } } }",
+                    json!({}),
+                )
+                .await;
+            let messages = c["tutorConversation"]["messages"].as_array().unwrap();
+            if messages.iter().all(|m| m["status"] == "ANSWERED") {
+                answered = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        assert!(answered, "the offline tutor answers within 5 s");
+    }
+    let today = chrono::Utc::now().date_naive().to_string();
+    let query = "query($d: NaiveDate!) { analytics(from: $d, to: $d) { tutor { questions replies failures users problems \
+                 completionTokens maxLatencyMs } } }";
+    let v = app.ok(Some(&admin), query, json!({ "d": today })).await;
+    let tutor = &v["analytics"]["tutor"];
+    assert_eq!(
+        (
+            &tutor["questions"],
+            &tutor["replies"],
+            &tutor["failures"],
+            &tutor["users"],
+            &tutor["problems"]
+        ),
+        (&json!(2), &json!(2), &json!(0), &json!(1), &json!(1)),
+        "{v}"
+    );
+    // A day without questions counts none.
+    let v = app
+        .ok(Some(&admin), query, json!({ "d": "2024-01-01" }))
+        .await;
+    assert_eq!(v["analytics"]["tutor"]["questions"], 0, "{v}");
+}

@@ -278,6 +278,80 @@ async fn a_streamed_reply_reaches_a_subscriber_token_by_token() {
     assert_eq!(code(&forbidden), "FORBIDDEN");
 }
 
+/// Several API nodes on one PostgreSQL and one NATS: a reply written on
+/// node A reaches a subscriber on node B token by token, relayed over core
+/// NATS, and a subscriber on A still gets each token once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_nats_a_reply_written_on_one_node_streams_to_a_subscriber_on_another() {
+    pydojo::install_crypto_provider();
+    let Some(nats) = executor::testing::nats_test_server() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let Some(storage) = storage(Backend::Postgres, dir.path()).await else {
+        return;
+    };
+    let (addr, _model, tokens) = gated_model().await;
+    let topology = nats.topology();
+    let node_args = || {
+        let mut args = serve_args(storage.clone());
+        args.judge = JudgeMode::Nats;
+        args.nats = pydojo::config::NatsArgs {
+            nats_jobs_stream: topology.jobs_stream.clone(),
+            nats_results_stream: topology.results_stream.clone(),
+            nats_subject_prefix: topology.subject_prefix.clone(),
+            nats_executor_consumer: topology.executor_consumer.clone(),
+            nats_results_consumer: topology.results_consumer.clone(),
+            ..nats_args(&nats.url)
+        };
+        args.tutor = Box::new(tutor_args(Some(format!("http://{addr}/v1"))));
+        args
+    };
+    let a = pydojo::App::build(node_args())
+        .await
+        .expect("node A starts");
+    let a = TestApp::from_app(a, storage.clone(), dir);
+    // Same log, read models, data directory (so the same JWT secret).
+    let b = pydojo::App::build(node_args())
+        .await
+        .expect("node B starts");
+    let b = TestApp::from_app(b, storage.clone(), tempfile::tempdir().unwrap());
+    let (token, _) = setup(&a).await;
+    let id = ask_ok(&a, &token, "Where do I start?").await;
+
+    let mut on_b = WsClient::authenticated(&b, Protocol::TransportWs, &token).await;
+    let sub_b = on_b.subscribe(REPLY, json!({ "id": id })).await;
+    let first = on_b.data(&sub_b, "tutorReply").await;
+    assert_eq!(first["reason"], "INITIAL", "{first}");
+    assert_eq!(first["phase"], "STREAMING");
+    assert_eq!(first["text"], "");
+    let mut on_a = WsClient::authenticated(&a, Protocol::Legacy, &token).await;
+    let sub_a = on_a.subscribe(REPLY, json!({ "id": id })).await;
+    assert_eq!(on_a.data(&sub_a, "tutorReply").await["reason"], "INITIAL");
+
+    // Each token is written only once both subscribers have the one before.
+    let mut so_far = String::new();
+    for piece in ["Think ", "about ", "what you ", "have seen."] {
+        tokens.send(piece.to_string()).unwrap();
+        so_far.push_str(piece);
+        for (ws, sub) in [(&mut on_b, &sub_b), (&mut on_a, &sub_a)] {
+            let update = ws.data(sub, "tutorReply").await;
+            assert_eq!(update["phase"], "STREAMING", "{update}");
+            assert_eq!(update["delta"], piece, "{update}");
+            assert_eq!(update["text"], so_far.as_str(), "{update}");
+        }
+    }
+    drop(tokens);
+    for (ws, sub) in [(&mut on_b, &sub_b), (&mut on_a, &sub_a)] {
+        let done = ws.data(sub, "tutorReply").await;
+        assert_eq!(done["phase"], "ANSWERED", "{done}");
+        assert_eq!(done["text"], so_far.as_str());
+        assert_eq!(done["message"]["reply"], so_far.as_str());
+        assert_eq!(done["message"]["model"], "fake-model");
+        assert!(ws.next(sub).await.is_none(), "ANSWERED is the last update");
+    }
+}
+
 async fn failing_model(response: ResponseTemplate) -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("POST"))

@@ -89,6 +89,24 @@ pub trait PackageImporter: Send + Sync + std::fmt::Debug {
     ) -> futures::future::BoxFuture<'_, Result<ImportReport, PackageImportError>>;
 }
 
+/// Where a tutor reply being written stands, as told to other API nodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TutorSignal {
+    Started,
+    /// The next piece of the reply.
+    Piece(String),
+    /// The reply is written; the recorded one follows through the log.
+    Finished,
+}
+
+/// Tells the other API nodes about the replies written here, so their
+/// subscribers get the tokens too. Implemented by the binary (over core
+/// NATS), so this crate knows nothing of a message bus. Best effort and
+/// must not block: the recorded reply always arrives through the log.
+pub trait TutorRelay: Send + Sync + std::fmt::Debug {
+    fn send(&self, message_id: domain::tutor::MessageId, signal: &TutorSignal);
+}
+
 /// Per-minute limits on the expensive or abusable mutations.
 #[derive(Debug, Clone, Copy)]
 pub struct RateLimits {

@@ -42,7 +42,7 @@ pub use crate::tutor::{TutorHub, TutorService};
 pub use as_of::TimeTravel;
 pub use context::{
     ImportOutcome, ImportReport, Limiters, PackageImportError, PackageImporter, RateLimits,
-    Services, SnippetReport, SnippetRunner,
+    Services, SnippetReport, SnippetRunner, TutorRelay, TutorSignal,
 };
 pub use http::router;
 pub use live::{JudgeProgress, Live};

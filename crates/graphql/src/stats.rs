@@ -6,6 +6,8 @@
 //! ([`read_model`]). "Today" comes from here, never from the projections:
 //! the clock now, or the `asOf` moment.
 
+use std::collections::HashSet;
+
 use async_graphql::{ComplexObject, Context, ID, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::UserId;
@@ -461,6 +463,50 @@ pub struct Analytics {
     pub playground: PlaygroundUsage,
     /// Every problem (drafts and archived ones too), over all time.
     pub problems: Vec<ProblemAnalytics>,
+    /// The tutor over the range; `tutorUsage` breaks it down by day, user
+    /// and problem.
+    pub tutor: TutorTotals,
+}
+
+/// Tutor use over a range of days.
+#[derive(SimpleObject, Debug, Default, PartialEq)]
+pub struct TutorTotals {
+    pub questions: i64,
+    pub replies: i64,
+    /// Questions the provider could not answer (timeouts, 429s, 5xx).
+    pub failures: i64,
+    /// Distinct users who asked.
+    pub users: i64,
+    /// Distinct problems asked about.
+    pub problems: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    /// Mean reply latency over the replies; null without one.
+    pub mean_latency_ms: Option<f64>,
+    pub max_latency_ms: i64,
+}
+
+impl TutorTotals {
+    fn of(rows: &[projections::tutor::UsageRow]) -> Self {
+        let mut t = TutorTotals::default();
+        let (mut users, mut problems) = (HashSet::new(), HashSet::new());
+        let mut latency_total = 0.0;
+        for r in rows {
+            t.questions += r.questions;
+            t.replies += r.replies;
+            t.failures += r.failures;
+            t.prompt_tokens += r.prompt_tokens;
+            t.completion_tokens += r.completion_tokens;
+            t.max_latency_ms = t.max_latency_ms.max(r.max_latency_ms);
+            latency_total += r.mean_latency_ms.unwrap_or(0.0) * r.replies as f64;
+            users.insert(r.user_id);
+            problems.insert(r.problem_slug.as_str());
+        }
+        t.users = users.len() as i64;
+        t.problems = problems.len() as i64;
+        t.mean_latency_ms = (t.replies > 0).then(|| latency_total / t.replies as f64);
+        t
+    }
 }
 
 impl Analytics {
@@ -487,6 +533,9 @@ impl Analytics {
                 .into_iter()
                 .collect();
         let mut dists = ranking::all_distributions(db).await.map_err(from_read)?;
+        let tutor = projections::tutor::usage(db, from, to)
+            .await
+            .map_err(from_read)?;
         let problems = projections::problem_stats::catalogue(db)
             .await
             .map_err(from_read)?
@@ -510,6 +559,7 @@ impl Analytics {
             })
             .collect();
         Ok(Self {
+            tutor: TutorTotals::of(&tutor),
             from,
             to,
             days: days

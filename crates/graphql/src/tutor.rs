@@ -3,14 +3,16 @@
 //! the recorded reply (or a coded error); `tutorConversation` lists a
 //! conversation; `tutorUsage` (admins) shows use per day, user and problem.
 //!
-//! The tokens of a reply being written travel through [`TutorHub`], in this
-//! process only: a subscriber on another API node gets the recorded reply
-//! when it lands in the log, without the tokens. Whatever the mode (a model
-//! or the offline engine) the API is the same.
+//! The tokens of a reply being written travel through [`TutorHub`]. With a
+//! [`TutorRelay`] (NATS, when several API nodes run) the hub also tells the
+//! other nodes, and feeds the pieces they relay to its own subscribers, so
+//! any node can stream any reply; the recorded reply always comes through
+//! the log. Whatever the mode (a model or the offline engine) the API is the
+//! same.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_graphql::{Context, Enum, ErrorExtensions as _, ID, Object, SimpleObject, Subscription};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -23,7 +25,7 @@ use projections::queries;
 use projections::tutor::{MessageStatus, MessageView};
 use tokio::sync::broadcast;
 
-use crate::context::{RequestCtx, Services};
+use crate::context::{RequestCtx, Services, TutorRelay, TutorSignal};
 use crate::error::{Code, api_error, from_command, from_read, internal};
 use crate::http::Session;
 use crate::live::{self, Heard};
@@ -32,49 +34,182 @@ use crate::subscription::{UpdateReason, until_expired};
 /// Tokens buffered per subscriber of a reply; one further behind is resynced
 /// with the text so far.
 const TOKEN_CAPACITY: usize = 1024;
+/// Flight starts buffered per subscriber waiting for its reply to start.
+const START_CAPACITY: usize = 64;
+/// A reply relayed from another node and silent this long is dropped (its
+/// node died or its finish was lost); its subscribers wait for the log.
+const REMOTE_SILENCE: Duration = Duration::from_secs(120);
+/// Replies relayed from other nodes held at once; the stalest makes room.
+const REMOTE_FLIGHTS: usize = 256;
+/// Text held per relayed reply; a longer one is dropped.
+const REMOTE_TEXT_BYTES: usize = 256 * 1024;
 
-/// Replies being written in this process: the text so far and a channel of
-/// the pieces that follow.
-#[derive(Debug, Clone, Default)]
-pub struct TutorHub(Arc<Mutex<HashMap<MessageId, Flight>>>);
+/// Replies being written: the text so far and a channel of the pieces that
+/// follow, for those written here and those other nodes relay.
+#[derive(Debug, Clone)]
+pub struct TutorHub {
+    flights: Arc<Mutex<HashMap<MessageId, Flight>>>,
+    /// Each flight as it starts, for subscribers that came before it.
+    starts: broadcast::Sender<MessageId>,
+    relay: Option<Arc<dyn TutorRelay>>,
+}
 
 #[derive(Debug)]
 struct Flight {
     text: String,
     pieces: broadcast::Sender<String>,
+    /// When another node last told of it; `None` for a reply written here.
+    heard: Option<Instant>,
+}
+
+impl Default for TutorHub {
+    fn default() -> Self {
+        Self {
+            flights: Arc::default(),
+            starts: broadcast::channel(START_CAPACITY).0,
+            relay: None,
+        }
+    }
 }
 
 impl TutorHub {
-    fn start(&self, id: MessageId) {
-        self.0.lock().expect("never poisoned").insert(
+    /// A hub that tells other nodes of the replies written here.
+    pub fn relayed(relay: Arc<dyn TutorRelay>) -> Self {
+        Self {
+            relay: Some(relay),
+            ..Self::default()
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<MessageId, Flight>> {
+        self.flights.lock().expect("never poisoned")
+    }
+
+    fn insert(
+        &self,
+        flights: &mut HashMap<MessageId, Flight>,
+        id: MessageId,
+        heard: Option<Instant>,
+    ) {
+        flights.insert(
             id,
             Flight {
                 text: String::new(),
                 pieces: broadcast::channel(TOKEN_CAPACITY).0,
+                heard,
             },
         );
+        let _ = self.starts.send(id);
+    }
+
+    fn relay(&self, id: MessageId, signal: &TutorSignal) {
+        if let Some(relay) = &self.relay {
+            relay.send(id, signal);
+        }
+    }
+
+    fn start(&self, id: MessageId) {
+        self.insert(&mut self.lock(), id, None);
+        self.relay(id, &TutorSignal::Started);
     }
 
     fn push(&self, id: MessageId, piece: &str) {
-        if let Some(f) = self.0.lock().expect("never poisoned").get_mut(&id) {
-            f.text.push_str(piece);
-            let _ = f.pieces.send(piece.to_string());
+        let here = match self.lock().get_mut(&id) {
+            Some(f) => {
+                f.text.push_str(piece);
+                let _ = f.pieces.send(piece.to_string());
+                true
+            }
+            None => false,
+        };
+        if here {
+            self.relay(id, &TutorSignal::Piece(piece.to_string()));
         }
     }
 
     /// Ends a flight; its subscribers' channels close.
     fn finish(&self, id: MessageId) {
-        self.0.lock().expect("never poisoned").remove(&id);
+        self.lock().remove(&id);
+        self.relay(id, &TutorSignal::Finished);
+    }
+
+    /// What another node relayed about a reply it is writing. A piece of a
+    /// reply not heard of yet (its start was missed) starts it.
+    pub fn hear(&self, id: MessageId, signal: TutorSignal) {
+        self.hear_at(id, signal, Instant::now());
+    }
+
+    fn hear_at(&self, id: MessageId, signal: TutorSignal, now: Instant) {
+        let mut flights = self.lock();
+        forget_silent(&mut flights, now);
+        match flights.get(&id).map(|f| f.heard.is_some()) {
+            // Written here: nobody else speaks for it.
+            Some(false) => return,
+            Some(true) => {}
+            None if signal == TutorSignal::Finished => return,
+            None => {
+                make_room(&mut flights);
+                self.insert(&mut flights, id, Some(now));
+            }
+        }
+        let Some(f) = flights.get_mut(&id) else {
+            return;
+        };
+        f.heard = Some(now);
+        match signal {
+            TutorSignal::Started => {}
+            TutorSignal::Piece(piece) if f.text.len() + piece.len() > REMOTE_TEXT_BYTES => {
+                flights.remove(&id);
+            }
+            TutorSignal::Piece(piece) => {
+                f.text.push_str(&piece);
+                let _ = f.pieces.send(piece);
+            }
+            TutorSignal::Finished => {
+                flights.remove(&id);
+            }
+        }
+    }
+
+    /// Drops relayed replies silent for too long.
+    pub fn forget_silent(&self) {
+        forget_silent(&mut self.lock(), Instant::now());
     }
 
     /// The text so far and the pieces after it, if the reply is being
-    /// written here.
+    /// written (here or, relayed, on another node).
     fn join(&self, id: MessageId) -> Option<(String, broadcast::Receiver<String>)> {
-        self.0
-            .lock()
-            .expect("never poisoned")
+        self.lock()
             .get(&id)
             .map(|f| (f.text.clone(), f.pieces.subscribe()))
+    }
+
+    /// The ids of flights that start from now on.
+    fn starts(&self) -> broadcast::Receiver<MessageId> {
+        self.starts.subscribe()
+    }
+}
+
+fn forget_silent(flights: &mut HashMap<MessageId, Flight>, now: Instant) {
+    flights.retain(|_, f| {
+        f.heard
+            .is_none_or(|heard| now.saturating_duration_since(heard) < REMOTE_SILENCE)
+    });
+}
+
+/// Drops the stalest relayed flight if there are as many as allowed.
+fn make_room(flights: &mut HashMap<MessageId, Flight>) {
+    let relayed = flights.values().filter(|f| f.heard.is_some()).count();
+    if relayed < REMOTE_FLIGHTS {
+        return;
+    }
+    let stalest = flights
+        .iter()
+        .filter_map(|(id, f)| f.heard.map(|heard| (heard, *id)))
+        .min()
+        .map(|(_, id)| id);
+    if let Some(id) = stalest {
+        flights.remove(&id);
     }
 }
 
@@ -94,6 +229,11 @@ impl TutorService {
             daily_quota,
             hub: TutorHub::default(),
         }
+    }
+
+    /// Replies in flight go through `hub` (a relayed one, across nodes).
+    pub fn with_hub(self, hub: TutorHub) -> Self {
+        Self { hub, ..self }
     }
 
     /// Answers a recorded question and records the outcome. Runs in the
@@ -496,6 +636,7 @@ impl TutorSubscription {
         let id = parse_message_id(&message_id)?;
         // Listen before reading: whatever happens after the read is heard.
         let events = Box::pin(live::listen(s.live.events()));
+        let starts = Box::pin(live::listen(s.tutor.hub.starts()));
         let flight = s.tutor.hub.join(id);
         let view = projections::tutor::message_by_id(&s.db, id)
             .await
@@ -510,6 +651,7 @@ impl TutorSubscription {
             s,
             id,
             events,
+            starts,
             pieces,
             text,
             done: false,
@@ -536,6 +678,9 @@ struct ReplyWatch {
     s: Services,
     id: MessageId,
     events: std::pin::Pin<Box<dyn Stream<Item = Heard<Arc<live::LiveEvent>>> + Send>>,
+    /// Flights starting, heard while this reply has none: its start was
+    /// relayed after the subscription, or a relayed flight came back.
+    starts: std::pin::Pin<Box<dyn Stream<Item = Heard<MessageId>> + Send>>,
     /// `None` once the flight ended (or was never here).
     pieces: Option<Pieces>,
     text: String,
@@ -610,9 +755,20 @@ impl ReplyWatch {
         }
         loop {
             let pieces = &mut self.pieces;
+            let flying = pieces.is_some();
             let piece = async {
                 match pieces.as_mut() {
                     Some(p) => p.next().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let starts = &mut self.starts;
+            let start = async {
+                if flying {
+                    std::future::pending::<()>().await;
+                }
+                match starts.next().await {
+                    Some(heard) => heard,
                     None => std::future::pending().await,
                 }
             };
@@ -640,6 +796,21 @@ impl ReplyWatch {
                     }
                     None => self.pieces = None,
                 },
+                heard = start => {
+                    let ours = match heard {
+                        Heard::Message(id) => id == self.id,
+                        Heard::Lagged => true,
+                    };
+                    // A flight that (re)starts after ours ended carries on
+                    // from where ours stopped: its text so far is new.
+                    if let Some((text, rx)) = ours.then(|| self.s.tutor.hub.join(self.id)).flatten() {
+                        self.pieces = Some(Box::pin(live::listen(rx)));
+                        if !text.is_empty() {
+                            self.text.push_str(&text);
+                            return Some(Ok(self.streaming(text, UpdateReason::Changed)));
+                        }
+                    }
+                },
                 heard = self.events.next() => match heard? {
                     Heard::Message(e) if settles(&e.event, self.id) => {
                         if let Some(update) = self.reload(UpdateReason::Changed).await {
@@ -665,4 +836,109 @@ fn settles(event: &Event, id: MessageId) -> bool {
             TutorEvent::TutorReplied { message_id, .. } | TutorEvent::TutorReplyFailed { message_id, .. }
         ) if *message_id == id
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default)]
+    struct Recorded(Mutex<Vec<(MessageId, TutorSignal)>>);
+
+    impl TutorRelay for Recorded {
+        fn send(&self, message_id: MessageId, signal: &TutorSignal) {
+            self.0.lock().unwrap().push((message_id, signal.clone()));
+        }
+    }
+
+    fn piece(text: &str) -> TutorSignal {
+        TutorSignal::Piece(text.to_string())
+    }
+
+    #[test]
+    fn a_reply_written_here_is_relayed_in_order() {
+        let relay = Arc::new(Recorded::default());
+        let hub = TutorHub::relayed(relay.clone());
+        let id = MessageId::new();
+        hub.start(id);
+        hub.push(id, "Look ");
+        hub.push(id, "again.");
+        hub.finish(id);
+        assert_eq!(
+            *relay.0.lock().unwrap(),
+            vec![
+                (id, TutorSignal::Started),
+                (id, piece("Look ")),
+                (id, piece("again.")),
+                (id, TutorSignal::Finished),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_relayed_piece_of_an_unknown_reply_starts_it_and_finish_ends_it() {
+        let hub = TutorHub::default();
+        let mut starts = hub.starts();
+        let id = MessageId::new();
+        hub.hear(id, piece("Look "));
+        assert_eq!(starts.try_recv().unwrap(), id);
+        let (text, mut rx) = hub.join(id).unwrap();
+        assert_eq!(text, "Look ");
+        hub.hear(id, piece("again."));
+        assert_eq!(rx.try_recv().unwrap(), "again.");
+        assert_eq!(hub.join(id).unwrap().0, "Look again.");
+        hub.hear(id, TutorSignal::Finished);
+        assert!(hub.join(id).is_none());
+        assert!(matches!(
+            rx.try_recv(),
+            Err(broadcast::error::TryRecvError::Closed)
+        ));
+        hub.hear(MessageId::new(), TutorSignal::Finished);
+        assert!(hub.lock().is_empty(), "a finish alone starts nothing");
+    }
+
+    #[test]
+    fn relayed_signals_never_touch_a_reply_written_here() {
+        let hub = TutorHub::default();
+        let id = MessageId::new();
+        hub.start(id);
+        hub.push(id, "mine");
+        hub.hear(id, piece("theirs"));
+        hub.hear(id, TutorSignal::Finished);
+        assert_eq!(hub.join(id).unwrap().0, "mine");
+    }
+
+    #[test]
+    fn a_relayed_reply_silent_for_too_long_is_dropped() {
+        let hub = TutorHub::default();
+        let (quiet, talking) = (MessageId::new(), MessageId::new());
+        let t0 = Instant::now();
+        hub.hear_at(quiet, TutorSignal::Started, t0);
+        hub.hear_at(talking, TutorSignal::Started, t0);
+        let later = t0 + REMOTE_SILENCE / 2;
+        hub.hear_at(talking, piece("still here"), later);
+        hub.hear_at(talking, piece("."), later + REMOTE_SILENCE / 2);
+        assert!(hub.join(quiet).is_none());
+        assert_eq!(hub.join(talking).unwrap().0, "still here.");
+    }
+
+    #[test]
+    fn relayed_replies_are_bounded_in_number_and_size() {
+        let hub = TutorHub::default();
+        let t0 = Instant::now();
+        let ids: Vec<MessageId> = (0..=REMOTE_FLIGHTS).map(|_| MessageId::new()).collect();
+        for (i, id) in ids.iter().enumerate() {
+            let at = t0 + Duration::from_millis(u64::try_from(i).unwrap());
+            hub.hear_at(*id, TutorSignal::Started, at);
+        }
+        assert_eq!(hub.lock().len(), REMOTE_FLIGHTS);
+        assert!(hub.join(ids[0]).is_none(), "the stalest made room");
+        assert!(hub.join(ids[REMOTE_FLIGHTS]).is_some());
+
+        let big = ids[1];
+        hub.hear(big, TutorSignal::Piece("x".repeat(REMOTE_TEXT_BYTES)));
+        assert!(hub.join(big).is_some());
+        hub.hear(big, piece("y"));
+        assert!(hub.join(big).is_none(), "a reply too long is dropped");
+    }
 }
