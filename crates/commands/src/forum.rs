@@ -7,12 +7,11 @@
 
 use chrono::Utc;
 use domain::forum::{self, Comment, CommentCommand, CommentState, ParentFacts, Vote};
-use domain::problem::Problem;
 use domain::submission::ProblemFacts;
 use domain::user::{User, UserState};
 use domain::{CommentId, DomainError};
 
-use crate::{Actor, Commands, Done, Error, Result, problem_stream, user_stream};
+use crate::{Actor, Commands, Done, Error, Result, user_stream};
 
 impl Commands {
     /// The acting user as the log has them; a deactivated account may not
@@ -43,16 +42,7 @@ impl Commands {
         spoiler: bool,
     ) -> Result<Done<CommentId>> {
         let author = self.active_user(actor).await?;
-        let problem = match self.problem_id_of(slug).await? {
-            Some(id) => self.load::<Problem>(&problem_stream(id)).await?.0.0,
-            None => None,
-        };
-        let facts = problem.map(|p| ProblemFacts {
-            problem_id: p.id,
-            slug: p.slug,
-            version: p.version,
-            status: p.status,
-        });
+        let facts = self.problem_by_slug(slug).await?.map(ProblemFacts::from);
         let reply_to = match parent {
             Some(id) => Some((id, self.comment(id).await?.as_ref().map(ParentFacts::of))),
             None => None,

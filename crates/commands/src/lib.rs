@@ -563,16 +563,7 @@ impl Commands {
         slug: &str,
         code: &str,
     ) -> Result<Done<SubmissionId>> {
-        let problem = match self.problem_id_of(slug).await? {
-            Some(id) => self.load::<Problem>(&problem_stream(id)).await?.0.0,
-            None => None,
-        };
-        let facts = problem.map(|p| ProblemFacts {
-            problem_id: p.id,
-            slug: p.slug,
-            version: p.version,
-            status: p.status,
-        });
+        let facts = self.problem_by_slug(slug).await?.map(ProblemFacts::from);
         let submission_id = SubmissionId::new();
         tracing::Span::current().record("submission_id", tracing::field::display(submission_id));
         let at = Utc::now();

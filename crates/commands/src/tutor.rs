@@ -9,7 +9,7 @@
 //! expected, so concurrent questions cannot overspend the quota.
 
 use chrono::Utc;
-use domain::problem::{Problem, ProblemSpec};
+use domain::problem::ProblemSpec;
 use domain::submission::{Submission, Verdict};
 use domain::tutor::{
     self, Conversation, MessageId, QuotaFacts, TutorCommand, TutorEvent, TutorProblemFacts,
@@ -17,7 +17,7 @@ use domain::tutor::{
 use domain::{Aggregate, Event, ProblemId, SubmissionId, UserId};
 use store::{AppendRequest, ExpectedVersion};
 
-use crate::{Actor, Commands, Done, RETRIES, Result, new_event, problem_stream, submission_stream};
+use crate::{Actor, Commands, Done, RETRIES, Result, new_event, submission_stream};
 
 /// A question for the tutor.
 #[derive(Debug, Clone)]
@@ -86,10 +86,7 @@ impl Commands {
     /// `problem_slug`, counted against the caller's daily quota.
     #[tracing::instrument(skip(self, actor, ask), fields(user = %actor.user_id, slug = ask.problem_slug, message_id))]
     pub async fn ask_tutor(&self, actor: &Actor, ask: AskTutor<'_>) -> Result<Done<Asked>> {
-        let problem = match self.problem_id_of(ask.problem_slug).await? {
-            Some(id) => self.load::<Problem>(&problem_stream(id)).await?.0.0,
-            None => None,
-        };
+        let problem = self.problem_by_slug(ask.problem_slug).await?;
         let facts = problem.as_ref().map(|p| TutorProblemFacts {
             problem_id: p.id,
             slug: p.slug.clone(),

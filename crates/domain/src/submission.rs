@@ -65,6 +65,17 @@ pub struct ProblemFacts {
     pub status: ProblemStatus,
 }
 
+impl From<crate::problem::ProblemState> for ProblemFacts {
+    fn from(p: crate::problem::ProblemState) -> Self {
+        Self {
+            problem_id: p.id,
+            slug: p.slug,
+            version: p.version,
+            status: p.status,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubmissionCommand {
     Create {
