@@ -386,16 +386,11 @@ async fn generate(store: &SharedStore, events: usize) -> anyhow::Result<usize> {
                             problem_id,
                             problem_slug: slug,
                             problem_version: 1,
-                            verdict: Verdict {
+                            verdict: bench_verdict(
                                 kind,
-                                passed: u32::from(kind == VerdictKind::Accepted) * 5,
-                                total: 5,
-                                runtime_ms: 25 + (i % 300) as u32,
-                                memory_kb: 8100 + (i % 4000) as u64,
-                                tests: vec![],
-                                failed_example: None,
-                                message: None,
-                            },
+                                25 + (i % 300) as u32,
+                                8100 + (i % 4000) as u64,
+                            ),
                             at: at + TimeDelta::seconds(2),
                             rejudge_id: Some(rejudge_id),
                         }
@@ -462,16 +457,11 @@ async fn generate(store: &SharedStore, events: usize) -> anyhow::Result<usize> {
                             problem_id,
                             problem_slug: slug,
                             problem_version: 1,
-                            verdict: Verdict {
+                            verdict: bench_verdict(
                                 kind,
-                                passed: u32::from(kind == VerdictKind::Accepted) * 5,
-                                total: 5,
-                                runtime_ms: 20 + (step % 300) as u32,
-                                memory_kb: 8000 + (step % 4000) as u64,
-                                tests: vec![],
-                                failed_example: None,
-                                message: None,
-                            },
+                                20 + (step % 300) as u32,
+                                8000 + (step % 4000) as u64,
+                            ),
                             at: at + TimeDelta::seconds(2),
                             rejudge_id: None,
                         }
@@ -486,4 +476,18 @@ async fn generate(store: &SharedStore, events: usize) -> anyhow::Result<usize> {
         written += append(requests).await?;
     }
     Ok(written)
+}
+
+/// A verdict of the bench's five-test problems.
+fn bench_verdict(kind: VerdictKind, runtime_ms: u32, memory_kb: u64) -> Verdict {
+    Verdict {
+        kind,
+        passed: u32::from(kind == VerdictKind::Accepted) * 5,
+        total: 5,
+        runtime_ms,
+        memory_kb,
+        tests: vec![],
+        failed_example: None,
+        message: None,
+    }
 }
