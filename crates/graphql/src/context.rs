@@ -283,3 +283,13 @@ impl RequestCtx {
         }
     }
 }
+
+/// The services, as every resolver reaches them.
+pub(crate) fn services<'a>(ctx: &async_graphql::Context<'a>) -> &'a Services {
+    ctx.data_unchecked::<Services>()
+}
+
+/// Who is asking, as every resolver reaches it.
+pub(crate) fn request<'a>(ctx: &async_graphql::Context<'a>) -> &'a RequestCtx {
+    ctx.data_unchecked::<RequestCtx>()
+}

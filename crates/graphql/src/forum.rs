@@ -19,19 +19,14 @@ use domain::{CommentId, Event, ProblemId};
 use futures::{Stream, StreamExt};
 use projections::forum::{self as read, Audience, CommentSort as ReadSort, CommentView};
 
-use crate::context::{RequestCtx, Services};
+use crate::context::{RequestCtx, Services, request, services};
 use crate::error::{Code, api_error, from_command, from_read, internal};
 use crate::live::{self, Heard};
+use crate::schema::page;
 use crate::subscription::{UpdateReason, session, until_expired};
 
-/// The most comments one page holds.
-const MAX_PAGE: i32 = 100;
 const DELETED: &str = "[deleted]";
 const HIDDEN: &str = "[hidden by a moderator]";
-
-fn services<'a>(ctx: &Context<'a>) -> &'a Services {
-    ctx.data_unchecked::<Services>()
-}
 
 /// The reader, if logged in. Subscriptions have no request context.
 fn viewer(ctx: &Context<'_>) -> Option<Actor> {
@@ -48,19 +43,6 @@ fn audience(viewer: Option<&Actor>) -> Audience {
     } else {
         Audience::Users
     }
-}
-
-fn page(limit: i32, offset: i32) -> async_graphql::Result<(i64, i64)> {
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(api_error(
-            Code::BadUserInput,
-            format!("limit must be between 1 and {MAX_PAGE}"),
-        ));
-    }
-    if offset < 0 {
-        return Err(api_error(Code::BadUserInput, "offset must not be negative"));
-    }
-    Ok((i64::from(limit), i64::from(offset)))
 }
 
 fn comment_id(id: &ID) -> async_graphql::Result<CommentId> {
@@ -389,7 +371,7 @@ impl ForumQuery {
 }
 
 fn actor<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Actor> {
-    ctx.data_unchecked::<RequestCtx>().actor()
+    request(ctx).actor()
 }
 
 #[derive(Debug, Default)]
@@ -475,7 +457,7 @@ impl ForumMutation {
         reason: String,
     ) -> async_graphql::Result<Comment> {
         let s = services(ctx);
-        let actor = ctx.data_unchecked::<RequestCtx>().admin()?;
+        let actor = request(ctx).admin()?;
         let id = comment_id(&id)?;
         let done = s
             .commands
@@ -489,7 +471,7 @@ impl ForumMutation {
     /// Admins only.
     async fn unhide_comment(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Comment> {
         let s = services(ctx);
-        let actor = ctx.data_unchecked::<RequestCtx>().admin()?;
+        let actor = request(ctx).admin()?;
         let id = comment_id(&id)?;
         let done = s
             .commands

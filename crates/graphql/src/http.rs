@@ -118,16 +118,9 @@ async fn graphql(
         actor,
         client_ip: peer.ip(),
     });
-    let mut response = app.schema.execute(request).await;
-    // Parse, validation, depth and complexity errors come from the library
-    // without a code: they are all the client's to fix.
-    for error in &mut response.errors {
-        let extensions = error.extensions.get_or_insert_with(Default::default);
-        if extensions.get("code").is_none() {
-            extensions.set("code", Code::BadUserInput.as_str());
-        }
-    }
-    Json(response).into_response()
+    // Errors the library makes itself get their code from the schema's
+    // `ClientErrorCodes` extension, as over WebSocket.
+    Json(app.schema.execute(request).await).into_response()
 }
 
 /// No header: anonymous. A header that does not check out is an error, never

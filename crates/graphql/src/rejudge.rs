@@ -13,7 +13,7 @@ use futures::{Stream, StreamExt};
 use projections::queries;
 use projections::rejudges::{self, RejudgeView};
 
-use crate::context::{RequestCtx, Services};
+use crate::context::{Services, request, services};
 use crate::error::{Code, api_error, from_command, from_read};
 use crate::live::{self, Heard, LiveEvent};
 use crate::subscription::{Items, session, until_expired};
@@ -95,10 +95,6 @@ pub struct RejudgeStarted {
     pub skipped: i64,
 }
 
-fn services<'a>(ctx: &Context<'a>) -> &'a Services {
-    ctx.data_unchecked::<Services>()
-}
-
 fn parse_rejudge_id(id: &ID) -> async_graphql::Result<RejudgeId> {
     id.parse()
         .map_err(|_| api_error(Code::BadUserInput, "rejudge id is not a valid id"))
@@ -119,7 +115,7 @@ pub struct RejudgeQuery;
 impl RejudgeQuery {
     /// Admins only. A rejudge's progress.
     async fn rejudge(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Rejudge> {
-        ctx.data_unchecked::<RequestCtx>().admin()?;
+        request(ctx).admin()?;
         load(services(ctx), parse_rejudge_id(&id)?).await
     }
 
@@ -130,7 +126,7 @@ impl RejudgeQuery {
         problem: String,
         #[graphql(default = 10)] first: i32,
     ) -> async_graphql::Result<Vec<Rejudge>> {
-        ctx.data_unchecked::<RequestCtx>().admin()?;
+        request(ctx).admin()?;
         let s = services(ctx);
         if !(1..=100).contains(&first) {
             return Err(api_error(
@@ -168,7 +164,7 @@ impl RejudgeMutation {
         slug: String,
         #[graphql(default_with = "RejudgeScope::All")] scope: RejudgeScope,
     ) -> async_graphql::Result<RejudgeStarted> {
-        let actor = ctx.data_unchecked::<RequestCtx>().admin()?;
+        let actor = request(ctx).admin()?;
         let s = services(ctx);
         let view = queries::problem_by_slug(&s.db, &slug, true)
             .await

@@ -7,7 +7,7 @@ use commands::Actor;
 use domain::{SubmissionId, UserId};
 use projections::queries::{self, ProblemFilter};
 
-use crate::context::{PackageImportError, RequestCtx, Services};
+use crate::context::{PackageImportError, Services, request, services};
 use crate::error::{Code, api_error, from_command, from_read};
 use crate::forum::{ForumMutation, ForumQuery, ForumSubscription};
 use crate::rejudge::{RejudgeMutation, RejudgeQuery, RejudgeSubscription};
@@ -61,15 +61,7 @@ pub fn build(services: Option<Services>) -> AppSchema {
     }
 }
 
-fn services<'a>(ctx: &Context<'a>) -> &'a Services {
-    ctx.data_unchecked::<Services>()
-}
-
-fn request<'a>(ctx: &Context<'a>) -> &'a RequestCtx {
-    ctx.data_unchecked::<RequestCtx>()
-}
-
-fn page(limit: i32, offset: i32) -> async_graphql::Result<(i64, i64)> {
+pub(crate) fn page(limit: i32, offset: i32) -> async_graphql::Result<(i64, i64)> {
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(api_error(
             Code::BadUserInput,

@@ -18,7 +18,7 @@ use futures::{Stream, StreamExt};
 use projections::queries::{self, SubmissionView};
 use store::Cursor;
 
-use crate::context::Services;
+use crate::context::{Services, services};
 use crate::error::{Code, api_error, from_read, internal};
 use crate::http::Session;
 use crate::live::{self, Heard, LiveEvent};
@@ -252,10 +252,6 @@ impl CoreSubscription {
         });
         Ok(until_expired(session, items))
     }
-}
-
-fn services<'a>(ctx: &Context<'a>) -> &'a Services {
-    ctx.data_unchecked::<Services>()
 }
 
 pub(crate) fn session<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Session> {

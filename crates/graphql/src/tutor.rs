@@ -25,7 +25,7 @@ use projections::queries;
 use projections::tutor::{MessageStatus, MessageView};
 use tokio::sync::broadcast;
 
-use crate::context::{RequestCtx, Services, TutorRelay, TutorSignal};
+use crate::context::{Services, TutorRelay, TutorSignal, request, services};
 use crate::error::{Code, api_error, from_command, from_read, internal};
 use crate::http::Session;
 use crate::live::{self, Heard};
@@ -448,14 +448,6 @@ pub struct TutorReplyUpdate {
     pub text: String,
     /// Once ANSWERED.
     pub message: Option<TutorMessage>,
-}
-
-fn services<'a>(ctx: &Context<'a>) -> &'a Services {
-    ctx.data_unchecked::<Services>()
-}
-
-fn request<'a>(ctx: &Context<'a>) -> &'a RequestCtx {
-    ctx.data_unchecked::<RequestCtx>()
 }
 
 async fn published_problem(
