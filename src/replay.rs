@@ -78,12 +78,13 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
             .map_err(coded)?;
             bar.finish();
             println!(
-                "built {} as of {} into {}: {} events, {:.0} events/s",
+                "built {} as of {} into {}: {} events, {:.0} events/s{}",
                 names.join(", "),
                 r.end,
                 output.display(),
                 r.events,
-                r.events_per_second()
+                r.events_per_second(),
+                folded_note(&r)
             );
             r
         }
@@ -94,11 +95,13 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
                 .map_err(coded)?;
             bar.finish();
             println!(
-                "replayed {}: {} events, {:.0} events/s; swapped in at {} ({} events appended meanwhile applied in the swap)",
+                "replayed {}: {} events, {:.0} events/s{}; swapped in at {} in {:.1} s ({} events appended meanwhile applied in the swap)",
                 names.join(", "),
                 r.events,
                 r.events_per_second(),
+                folded_note(&r),
                 r.end,
+                r.swapped_in.as_secs_f64(),
                 r.caught_up
             );
             r
@@ -106,6 +109,15 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     };
     tracing::info!(events = rebuilt.events, end = %rebuilt.end, "replay done");
     Ok(())
+}
+
+/// Which projections were folded in memory, when any were.
+fn folded_note(r: &Rebuilt) -> String {
+    if r.folded.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} folded in memory)", r.folded.join(", "))
+    }
 }
 
 /// Events done / total and events/s on stderr: redrawn in place on a
@@ -205,11 +217,13 @@ pub async fn bench(store: SharedStore, live: ReadLocation, cfg: ReplayBench) -> 
             .map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
         bar.finish();
         eprintln!(
-            "  run {run}: {} events through {} projections in {:.1} s: {:.0} events/s",
+            "  run {run}: {} events through {} projections in {:.1} s: {:.0} events/s{}; swapped in in {:.1} s",
             r.events,
             all.len(),
             r.elapsed.as_secs_f64(),
-            r.events_per_second()
+            r.events_per_second(),
+            folded_note(&r),
+            r.swapped_in.as_secs_f64()
         );
         rates.push(r.events_per_second());
     }

@@ -348,3 +348,34 @@ fn rejects_unknown_types_future_versions_and_bad_payloads() {
         Err(CodecError::Malformed { .. })
     ));
 }
+
+#[test]
+fn every_event_decodes_from_its_stored_text_as_from_its_value() {
+    for event in one_of_each() {
+        let enc = codec::encode(&event);
+        let text = enc.data.to_string();
+        let back = codec::decode_text(enc.event_type, enc.schema_version, &text).unwrap();
+        assert_eq!(back, event, "{}", enc.event_type);
+    }
+}
+
+#[test]
+fn decoding_text_rejects_what_decoding_values_rejects() {
+    assert!(matches!(
+        codec::decode_text("Nope", 1, "{}"),
+        Err(CodecError::UnknownType(_))
+    ));
+    assert!(matches!(
+        codec::decode_text("UserRegistered", 9, "{}"),
+        Err(CodecError::FutureVersion { .. })
+    ));
+    for bad in [r#"{"user_id": 1}"#, "not json", r#"{"a":1}} , {"#, ""] {
+        assert!(
+            matches!(
+                codec::decode_text("UserRegistered", 1, bad),
+                Err(CodecError::Malformed { .. })
+            ),
+            "{bad}"
+        );
+    }
+}

@@ -16,20 +16,23 @@
 //! run's position in the log since a run has no id of its own.
 
 use chrono::NaiveDate;
-use domain::Event;
 use domain::playground::PlaygroundEvent;
 use domain::submission::{SubmissionEvent, VerdictKind};
+use domain::{Event, SubmissionId, UserId};
 use futures::future::BoxFuture;
 use sqlx::{AnyConnection, Row};
 
 use crate::profiles::verdict_kind;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::batch::{
-    NO_POS, Pos, V, add_others, delete_in, insert, int, keys, pos, replace_others, select_in, text,
+    NO_POS, Pos, V, add_others, delete_in, insert, insert_all, int, keys, pos, replace_others,
+    select_in, text,
 };
 use crate::{
-    Envelope, Projection, ReadDb, Result, date_day, day_date, micros, never_created, utc_day,
+    Envelope, Fold, Projection, ReadDb, Result, Sink, date_day, day_date, micros, never_created,
+    utc_day,
 };
 
 #[derive(Debug)]
@@ -65,15 +68,35 @@ impl Projection for Analytics {
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(fold(conn, events))
     }
+
+    fn fold(&self) -> Option<Box<dyn Fold>> {
+        Some(Box::<AnalyticsFold>::default())
+    }
 }
 
+/// A submission's row: `U` is how its user is held (as read back, or as
+/// the events say).
 #[derive(Debug, Clone)]
-struct Sub {
-    user: String,
+struct Sub<U> {
+    user: U,
     day: i64,
     verdict: Option<VerdictKind>,
     at: Pos,
     dirty: bool,
+}
+
+impl<U: ToString> Sub<U> {
+    /// The values of [`SUB_COLUMNS`].
+    fn values(&self, id: impl ToString) -> Vec<V> {
+        vec![
+            V::T(id.to_string()),
+            V::T(self.user.to_string()),
+            self.day.into(),
+            V::OT(self.verdict.map(|k| k.as_str().to_string())),
+            self.at.0.into(),
+            self.at.1.into(),
+        ]
+    }
 }
 
 const SUB_COLUMNS: [&str; 6] = [
@@ -94,6 +117,24 @@ fn share(verdict: Option<VerdictKind>) -> (i64, i64) {
     }
 }
 
+/// Moves a submission from its `old` verdict to `new`: its day's judged and
+/// accepted counts, and by `mix(kind, delta)` the day's verdict mix.
+fn rejudge(
+    day: &mut Day,
+    old: Option<VerdictKind>,
+    new: VerdictKind,
+    mut mix: impl FnMut(VerdictKind, i64),
+) {
+    let (old_judged, old_accepted) = share(old);
+    let (judged, accepted) = share(Some(new));
+    day.judged += judged - old_judged;
+    day.accepted += accepted - old_accepted;
+    if let Some(old) = old {
+        mix(old, -1);
+    }
+    mix(new, 1);
+}
+
 /// Counter deltas for one day.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Day {
@@ -102,6 +143,87 @@ struct Day {
     accepted: i64,
     active_users: i64,
     playground_runs: i64,
+}
+
+const DAY_COLUMNS: [&str; 6] = [
+    "day",
+    "submissions",
+    "judged",
+    "accepted",
+    "active_users",
+    "playground_runs",
+];
+
+impl Day {
+    /// The values of [`DAY_COLUMNS`].
+    fn values(&self, day: i64) -> Vec<V> {
+        vec![
+            day.into(),
+            self.submissions.into(),
+            self.judged.into(),
+            self.accepted.into(),
+            self.active_users.into(),
+            self.playground_runs.into(),
+        ]
+    }
+}
+
+/// A playground run's row, keyed by its position in the log.
+#[derive(Debug)]
+struct Run {
+    at: Pos,
+    user: UserId,
+    day: i64,
+    cpu_ms: u32,
+    memory_kb: u64,
+    limit_hit: Option<String>,
+}
+
+const RUN_COLUMNS: [&str; 7] = [
+    "tx",
+    "seq",
+    "user_id",
+    "day",
+    "cpu_ms",
+    "memory_kb",
+    "limit_hit",
+];
+
+impl Run {
+    fn of(envelope: &Envelope) -> Self {
+        let Event::Playground(PlaygroundEvent::PlaygroundRunCompleted {
+            user_id,
+            cpu_ms,
+            memory_kb,
+            limit_hit,
+            at,
+            ..
+        }) = &envelope.event
+        else {
+            unreachable!("only completed runs are runs")
+        };
+        Run {
+            at: pos(envelope.cursor),
+            user: *user_id,
+            day: utc_day(micros(*at)),
+            cpu_ms: *cpu_ms,
+            memory_kb: *memory_kb,
+            limit_hit: limit_hit.clone(),
+        }
+    }
+
+    /// The values of [`RUN_COLUMNS`].
+    fn values(self) -> Vec<V> {
+        vec![
+            self.at.0.into(),
+            self.at.1.into(),
+            V::T(self.user.to_string()),
+            self.day.into(),
+            (self.cpu_ms as i64).into(),
+            (self.memory_kb as i64).into(),
+            V::OT(self.limit_hit),
+        ]
+    }
 }
 
 /// Folds a batch: submissions with their current verdicts, playground runs
@@ -136,7 +258,7 @@ async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
     if ids.is_empty() && runs.is_empty() {
         return Ok(());
     }
-    let mut subs: HashMap<String, Sub> = HashMap::new();
+    let mut subs: HashMap<String, Sub<String>> = HashMap::new();
     if !ids.is_empty() {
         for row in select_in(
             conn,
@@ -241,44 +363,25 @@ async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
                 if at <= sub.at {
                     continue;
                 }
-                let (old_judged, old_accepted) = share(sub.verdict);
-                let (judged, accepted) = share(Some(verdict.kind));
-                let d = days.entry(sub.day).or_default();
-                d.judged += judged - old_judged;
-                d.accepted += accepted - old_accepted;
-                if let Some(old) = sub.verdict {
-                    *verdicts.entry((sub.day, old.as_str())).or_default() -= 1;
-                }
-                *verdicts
-                    .entry((sub.day, verdict.kind.as_str()))
-                    .or_default() += 1;
+                let day = sub.day;
+                rejudge(
+                    days.entry(day).or_default(),
+                    sub.verdict,
+                    verdict.kind,
+                    |kind, n| *verdicts.entry((day, kind.as_str())).or_default() += n,
+                );
                 sub.verdict = Some(verdict.kind);
                 sub.at = at;
                 sub.dirty = true;
             }
-            Event::Playground(PlaygroundEvent::PlaygroundRunCompleted {
-                user_id,
-                cpu_ms,
-                memory_kb,
-                limit_hit,
-                at,
-                ..
-            }) => {
+            Event::Playground(PlaygroundEvent::PlaygroundRunCompleted { .. }) => {
                 if !seen_runs.insert(pos(envelope.cursor)) {
                     continue;
                 }
-                let day = utc_day(micros(*at));
-                days.entry(day).or_default().playground_runs += 1;
-                activate(day, user_id.to_string(), &mut days);
-                new_runs.push(vec![
-                    (envelope.cursor.tx as i64).into(),
-                    (envelope.cursor.seq as i64).into(),
-                    user_id.to_string().into(),
-                    day.into(),
-                    (*cpu_ms as i64).into(),
-                    (*memory_kb as i64).into(),
-                    V::OT(limit_hit.clone()),
-                ]);
+                let run = Run::of(envelope);
+                days.entry(run.day).or_default().playground_runs += 1;
+                activate(run.day, run.user.to_string(), &mut days);
+                new_runs.push(run.values());
             }
             _ => {}
         }
@@ -287,16 +390,7 @@ async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
     let dirty: Vec<Vec<V>> = subs
         .iter()
         .filter(|(_, s)| s.dirty)
-        .map(|(id, s)| {
-            vec![
-                id.into(),
-                (&s.user).into(),
-                s.day.into(),
-                V::OT(s.verdict.map(|k| k.as_str().to_string())),
-                s.at.0.into(),
-                s.at.1.into(),
-            ]
-        })
+        .map(|(id, s)| s.values(id))
         .collect();
     if !dirty.is_empty() {
         insert(
@@ -313,7 +407,10 @@ async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
     if !new_runs.is_empty() {
         insert(
             conn,
-            "INSERT INTO analytics_playground_runs (tx, seq, user_id, day, cpu_ms, memory_kb, limit_hit)",
+            &format!(
+                "INSERT INTO analytics_playground_runs ({})",
+                RUN_COLUMNS.join(", ")
+            ),
             "ON CONFLICT (tx, seq) DO NOTHING",
             &new_runs,
         )
@@ -331,30 +428,13 @@ async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
     let rows: Vec<Vec<V>> = days
         .iter()
         .filter(|(_, d)| **d != Day::default())
-        .map(|(day, d)| {
-            vec![
-                (*day).into(),
-                d.submissions.into(),
-                d.judged.into(),
-                d.accepted.into(),
-                d.active_users.into(),
-                d.playground_runs.into(),
-            ]
-        })
+        .map(|(day, d)| d.values(*day))
         .collect();
     if !rows.is_empty() {
-        let columns = [
-            "day",
-            "submissions",
-            "judged",
-            "accepted",
-            "active_users",
-            "playground_runs",
-        ];
         insert(
             conn,
-            &format!("INSERT INTO analytics_days ({})", columns.join(", ")),
-            &add_others("analytics_days", &columns, &["day"]),
+            &format!("INSERT INTO analytics_days ({})", DAY_COLUMNS.join(", ")),
+            &add_others("analytics_days", &DAY_COLUMNS, &["day"]),
             &rows,
         )
         .await?;
@@ -392,6 +472,175 @@ async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
         .await?;
     }
     Ok(())
+}
+
+/// Every row of the analytics tables folded in memory, for a rebuild into
+/// empty ones: what [`fold`] leaves, batch after batch.
+#[derive(Debug, Default)]
+struct AnalyticsFold {
+    /// In the order they were made: about key order, since ids are
+    /// time-ordered, so sorting them is cheap.
+    subs: Vec<(SubmissionId, Sub<UserId>)>,
+    index: HashMap<SubmissionId, usize>,
+    active: HashSet<(i64, UserId)>,
+    days: HashMap<i64, Day>,
+    verdicts: HashMap<(i64, VerdictKind), i64>,
+    /// In log order, which is their key's order.
+    runs: Vec<Run>,
+}
+
+impl AnalyticsFold {
+    fn activate(&mut self, day: i64, user: UserId) {
+        if self.active.insert((day, user)) {
+            self.days.entry(day).or_default().active_users += 1;
+        }
+    }
+}
+
+impl Fold for AnalyticsFold {
+    fn fold(&mut self, events: &[Envelope]) -> Result<()> {
+        for envelope in events {
+            match &envelope.event {
+                Event::Submission(SubmissionEvent::SubmissionCreated {
+                    submission_id,
+                    user_id,
+                    at,
+                    ..
+                }) => {
+                    let Entry::Vacant(vacant) = self.index.entry(*submission_id) else {
+                        continue;
+                    };
+                    vacant.insert(self.subs.len());
+                    let day = utc_day(micros(*at));
+                    self.subs.push((
+                        *submission_id,
+                        Sub {
+                            user: *user_id,
+                            day,
+                            verdict: None,
+                            at: NO_POS,
+                            dirty: true,
+                        },
+                    ));
+                    self.days.entry(day).or_default().submissions += 1;
+                    self.activate(day, *user_id);
+                }
+                Event::Submission(SubmissionEvent::SubmissionJudged {
+                    submission_id,
+                    verdict,
+                    ..
+                }) => {
+                    let at = pos(envelope.cursor);
+                    let &i = self
+                        .index
+                        .get(submission_id)
+                        .ok_or_else(|| never_created(*submission_id))?;
+                    let sub = &mut self.subs[i].1;
+                    if at <= sub.at {
+                        continue;
+                    }
+                    let day = sub.day;
+                    rejudge(
+                        self.days.entry(day).or_default(),
+                        sub.verdict,
+                        verdict.kind,
+                        |kind, n| *self.verdicts.entry((day, kind)).or_default() += n,
+                    );
+                    sub.verdict = Some(verdict.kind);
+                    sub.at = at;
+                }
+                Event::Playground(PlaygroundEvent::PlaygroundRunCompleted { .. }) => {
+                    // Runs are keyed by position: one at or before the last
+                    // is one already seen.
+                    if self
+                        .runs
+                        .last()
+                        .is_some_and(|run| run.at >= pos(envelope.cursor))
+                    {
+                        continue;
+                    }
+                    let run = Run::of(envelope);
+                    self.days.entry(run.day).or_default().playground_runs += 1;
+                    self.activate(run.day, run.user);
+                    self.runs.push(run);
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn rows(&self) -> usize {
+        self.subs.len()
+            + self.active.len()
+            + self.days.len()
+            + self.verdicts.len()
+            + self.runs.len()
+    }
+
+    fn write<'a>(&'a mut self, conn: &'a mut dyn Sink) -> BoxFuture<'a, Result<()>> {
+        self.index = HashMap::new();
+        let mut subs = std::mem::take(&mut self.subs);
+        // Stable: it merges the runs already in order rather than sorting anew.
+        subs.sort_by_key(|(id, _)| *id);
+        let mut active: Vec<_> = std::mem::take(&mut self.active).into_iter().collect();
+        active.sort_unstable();
+        // Rows the batches delete, or never write, at zero.
+        let mut days: Vec<_> = std::mem::take(&mut self.days)
+            .into_iter()
+            .filter(|(_, d)| *d != Day::default())
+            .collect();
+        days.sort_unstable_by_key(|(day, _)| *day);
+        let mut verdicts: Vec<_> = std::mem::take(&mut self.verdicts)
+            .into_iter()
+            .filter(|(_, n)| *n != 0)
+            .map(|((day, kind), n)| (day, kind.as_str(), n))
+            .collect();
+        verdicts.sort_unstable();
+        let runs = std::mem::take(&mut self.runs);
+        Box::pin(async move {
+            insert_all(
+                conn,
+                &format!(
+                    "INSERT INTO analytics_submissions ({})",
+                    SUB_COLUMNS.join(", ")
+                ),
+                &mut subs.into_iter().map(|(id, sub)| sub.values(id)),
+            )
+            .await?;
+            insert_all(
+                conn,
+                &format!("INSERT INTO analytics_days ({})", DAY_COLUMNS.join(", ")),
+                &mut days.into_iter().map(|(day, d)| d.values(day)),
+            )
+            .await?;
+            insert_all(
+                conn,
+                "INSERT INTO analytics_day_users (day, user_id)",
+                &mut active
+                    .into_iter()
+                    .map(|(day, user)| vec![day.into(), V::T(user.to_string())]),
+            )
+            .await?;
+            insert_all(
+                conn,
+                "INSERT INTO analytics_day_verdicts (day, verdict, n)",
+                &mut verdicts
+                    .into_iter()
+                    .map(|(day, kind, n)| vec![day.into(), kind.into(), n.into()]),
+            )
+            .await?;
+            insert_all(
+                conn,
+                &format!(
+                    "INSERT INTO analytics_playground_runs ({})",
+                    RUN_COLUMNS.join(", ")
+                ),
+                &mut runs.into_iter().map(Run::values),
+            )
+            .await
+        })
+    }
 }
 
 /// One day of platform activity.
@@ -508,4 +757,76 @@ pub async fn playground(db: &ReadDb, from: NaiveDate, to: NaiveDate) -> Result<P
         mean_memory_kb: mean(memory),
         limits_hit,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::leaderboard::fold_check::*;
+    use store::Cursor;
+
+    /// [`history`] with playground runs among its events, by its users and
+    /// over several days, some of them stopped by a limit.
+    fn with_runs(events: Vec<Envelope>) -> Vec<Envelope> {
+        let users: Vec<UserId> = events
+            .iter()
+            .filter_map(|e| match &e.event {
+                Event::Submission(SubmissionEvent::SubmissionCreated { user_id, .. }) => {
+                    Some(*user_id)
+                }
+                _ => None,
+            })
+            .collect();
+        let mut out: Vec<Envelope> = vec![];
+        for (i, envelope) in events.into_iter().enumerate() {
+            if i % 7 == 3 {
+                let at = envelope.recorded_at + chrono::Duration::hours(5 * (i % 11) as i64);
+                out.push(Envelope {
+                    event: PlaygroundEvent::PlaygroundRunCompleted {
+                        user_id: users[i % users.len()],
+                        code_bytes: 10,
+                        stdin_bytes: 0,
+                        exit_code: Some(0),
+                        signal: None,
+                        cpu_ms: i as u32 % 50,
+                        wall_ms: i as u32 % 60,
+                        memory_kb: 9000 + i as u64,
+                        limit_hit: i.is_multiple_of(5).then(|| "cpu".into()),
+                        at,
+                    }
+                    .into(),
+                    ..envelope.clone()
+                });
+            }
+            out.push(envelope);
+        }
+        for (i, envelope) in out.iter_mut().enumerate() {
+            envelope.cursor = Cursor {
+                tx: 1 + i as u64 / 3,
+                seq: i as u64 % 3,
+            };
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn the_fold_leaves_the_rows_batches_leave() {
+        fold_equals_batches(
+            &Analytics,
+            &with_runs(history(1_500)),
+            &[
+                ("analytics_submissions", "submission_id"),
+                ("analytics_days", "day"),
+                ("analytics_day_users", "day, user_id"),
+                ("analytics_day_verdicts", "day, verdict"),
+                ("analytics_playground_runs", "tx, seq"),
+            ],
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn the_fold_fails_like_batches() {
+        fold_fails_like_batches(&Analytics).await;
+    }
 }

@@ -15,10 +15,11 @@ use sqlx::{AnyConnection, Row};
 use store::Cursor;
 
 use crate::Result;
+pub(crate) use crate::sink::insert_all;
 
-/// A bound value.
+/// A value bound into a statement: an integer or text, maybe null.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) enum V {
+pub enum V {
     I(i64),
     T(String),
     OI(Option<i64>),
@@ -164,6 +165,55 @@ pub(crate) async fn insert(
             .await?;
     }
     Ok(())
+}
+
+/// `{head} VALUES (…), (…)` for every row `rows` yields, built and sent a
+/// statement's worth at a time: how a [`crate::Fold`] writes a table through
+/// sqlx (`head` is `INSERT INTO t (a, b)`). On SQLite every full statement
+/// has the same text, so it is prepared once. `rows` is a trait object so
+/// that callers can pass iterator adapters with closures into a boxed future.
+pub(crate) async fn insert_rows(
+    conn: &mut AnyConnection,
+    head: &str,
+    rows: &mut (dyn Iterator<Item = Vec<V>> + Send),
+) -> Result<()> {
+    let (max_params, max_bytes) = if is_postgres(conn) {
+        (8_000, 7 * 1024)
+    } else {
+        (2_000, usize::MAX)
+    };
+    let mut part: Vec<Vec<V>> = Vec::new();
+    let (mut params, mut bytes) = (0, 0);
+    let mut full_statement: Option<String> = None;
+    loop {
+        let row = rows.next();
+        let full = row.as_ref().is_some_and(|row| {
+            !part.is_empty()
+                && (params + row.len() > max_params
+                    || bytes + row.iter().map(V::size).sum::<usize>() > max_bytes)
+        });
+        if (full || row.is_none()) && !part.is_empty() {
+            let sql = match &full_statement {
+                Some(sql) if full => sql.clone(),
+                _ => format!("{head} VALUES {}", tuples(conn, part.len(), part[0].len())),
+            };
+            bind_all(sqlx::query(sqlx::AssertSqlSafe(sql.clone())), &part)
+                .persistent(full && !is_postgres(conn))
+                .execute(&mut *conn)
+                .await?;
+            if full && full_statement.is_none() && !is_postgres(conn) {
+                full_statement = Some(sql);
+            }
+            part.clear();
+            (params, bytes) = (0, 0);
+        }
+        let Some(row) = row else {
+            return Ok(());
+        };
+        params += row.len();
+        bytes += row.iter().map(V::size).sum::<usize>();
+        part.push(row);
+    }
 }
 
 /// `ON CONFLICT (keys) DO UPDATE SET c = excluded.c` for every other column.

@@ -1,4 +1,4 @@
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
@@ -17,6 +17,9 @@ pub enum ReadBackend {
 pub struct ReadDb {
     pub pool: AnyPool,
     pub backend: ReadBackend,
+    /// The SQLite file, when it is one: a rebuild writes its folds into it
+    /// through a plain SQLite connection of its own.
+    pub file: Option<PathBuf>,
 }
 
 impl ReadDb {
@@ -41,6 +44,7 @@ impl ReadDb {
         let db = Self {
             pool,
             backend: ReadBackend::Sqlite,
+            file: Some(path.to_path_buf()),
         };
         db.migrate().await?;
         Ok(db)
@@ -61,6 +65,7 @@ impl ReadDb {
         let db = Self {
             pool,
             backend: ReadBackend::Sqlite,
+            file: None,
         };
         db.migrate().await?;
         Ok(db)
@@ -74,8 +79,13 @@ impl ReadDb {
             .max_connections(1)
             .after_connect(|conn, _| {
                 Box::pin(async move {
-                    conn.execute("PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF; PRAGMA cache_size = -262144;")
-                        .await?;
+                    // No rollback journal: a failed build is thrown away
+                    // whole, so nothing ever rolls back.
+                    conn.execute(
+                        "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; \
+                         PRAGMA cache_size = -1048576; PRAGMA temp_store = MEMORY;",
+                    )
+                    .await?;
                     Ok(())
                 })
             })
@@ -84,6 +94,7 @@ impl ReadDb {
         let db = Self {
             pool,
             backend: ReadBackend::Sqlite,
+            file: Some(path.to_path_buf()),
         };
         db.migrate().await?;
         Ok(db)
@@ -99,6 +110,7 @@ impl ReadDb {
         let db = Self {
             pool,
             backend: ReadBackend::Postgres,
+            file: None,
         };
         db.migrate().await?;
         Ok(db)

@@ -4,6 +4,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     #[error("read model database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("read model database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("read model migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error(transparent)]
@@ -41,7 +43,7 @@ impl Error {
     /// A stable code for each kind of failure, for scripts and operators.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::Database(_) | Error::Migrate(_) => "READ_DATABASE",
+            Error::Database(_) | Error::Sqlite(_) | Error::Migrate(_) => "READ_DATABASE",
             Error::Store(_) | Error::LogUnreadable(_) => "LOG_UNREADABLE",
             Error::Decode { .. } => "UNDECODABLE_EVENT",
             Error::AheadOfLog { .. } => "AHEAD_OF_LOG",

@@ -46,13 +46,16 @@ pub mod ranking;
 pub mod rejudges;
 pub mod replay;
 mod runner;
+mod sink;
 pub mod submissions;
 pub mod tutor;
 pub mod users;
 
+pub use batch::V as SqlValue;
 pub use db::{ReadBackend, ReadDb};
 pub use error::{Error, Result};
-pub use runner::{Envelope, Progress, Projection, Runner, Step};
+pub use runner::{Envelope, Fold, Progress, Projection, Runner, Step};
+pub use sink::Sink;
 
 /// The projections this build maintains, in the order they are applied.
 pub fn all() -> Vec<Box<dyn Projection>> {

@@ -14,19 +14,22 @@
 //! many of their submissions are accepted now) and `problem_stats_verdicts`.
 
 use domain::submission::{SubmissionEvent, VerdictKind};
-use domain::{Event, ProblemId};
+use domain::{Event, ProblemId, SubmissionId, UserId};
 use futures::future::BoxFuture;
 use sqlx::{AnyConnection, Row};
 
+use crate::leaderboard::uuid_text;
 use crate::profiles::verdict_kind;
 use crate::queries::{difficulty, parse};
+use crate::ranking::{IdHash, Subs};
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::batch::{
-    NO_POS, Pos, V, add_others, delete_in, insert, int, keys, pairs, pos, replace_others,
-    select_in, text,
+    NO_POS, Pos, V, add_others, delete_in, insert, insert_all, int, pos, replace_others, select_in,
+    text,
 };
-use crate::{Envelope, Projection, ReadDb, Result, never_created};
+use crate::{Envelope, Fold, Projection, ReadDb, Result, Sink, never_created};
 
 #[derive(Debug)]
 pub struct ProblemStats;
@@ -60,15 +63,18 @@ impl Projection for ProblemStats {
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(fold(conn, events))
     }
+
+    fn fold(&self) -> Option<Box<dyn Fold>> {
+        Some(Box::<ProblemStatsFold>::default())
+    }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct Sub {
-    problem: String,
-    user: String,
+    problem: ProblemId,
+    user: UserId,
     verdict: Option<VerdictKind>,
     at: Pos,
-    dirty: bool,
 }
 
 const SUB_COLUMNS: [&str; 6] = [
@@ -80,6 +86,47 @@ const SUB_COLUMNS: [&str; 6] = [
     "verdict_seq",
 ];
 
+const COUNT_COLUMNS: [&str; 6] = [
+    "problem_id",
+    "submissions",
+    "judged",
+    "accepted",
+    "attempters",
+    "solvers",
+];
+
+/// A user on a problem: a row of `problem_stats_users`.
+type Pair = (ProblemId, UserId);
+
+impl Sub {
+    /// Takes the verdict `kind`, recorded at `at`, unless the verdict it has
+    /// is as new; returns the submission as it was when it took it.
+    fn judge(&mut self, kind: VerdictKind, at: Pos) -> Option<Sub> {
+        if at <= self.at {
+            return None;
+        }
+        let before = *self;
+        self.verdict = Some(kind);
+        self.at = at;
+        Some(before)
+    }
+
+    fn pair(&self) -> Pair {
+        (self.problem, self.user)
+    }
+
+    fn row(&self, id: SubmissionId) -> Vec<V> {
+        vec![
+            uuid_text(&id.0),
+            uuid_text(&self.problem.0),
+            uuid_text(&self.user.0),
+            V::OT(self.verdict.map(|k| k.as_str().to_string())),
+            self.at.0.into(),
+            self.at.1.into(),
+        ]
+    }
+}
+
 /// What a verdict adds to a problem's (judged, accepted) counts.
 fn share(verdict: Option<VerdictKind>) -> (i64, i64) {
     match verdict {
@@ -89,7 +136,60 @@ fn share(verdict: Option<VerdictKind>) -> (i64, i64) {
     }
 }
 
-/// Counter deltas for one problem.
+/// What an event did to a submission.
+enum Change {
+    Created(SubmissionId, Sub),
+    /// A newer verdict: the submission before it and after.
+    Judged(SubmissionId, Sub, Sub),
+}
+
+/// Applies one event to `subs`, which holds every submission it may
+/// concern, and tells `changed` what it did: the batch path and the
+/// rebuild's fold both go through here, so they agree on what an event
+/// does. A submission is created once (a re-delivered creation changes
+/// nothing); a verdict applies only if newer than the one it has; a
+/// rejudge request counts for nothing until its verdict comes.
+fn apply(
+    subs: &mut Subs<Sub>,
+    envelope: &Envelope,
+    mut changed: impl FnMut(Change) -> Result<()>,
+) -> Result<()> {
+    let Event::Submission(event) = &envelope.event else {
+        return Ok(());
+    };
+    match event {
+        SubmissionEvent::SubmissionRejudgeRequested { .. } => Ok(()),
+        SubmissionEvent::SubmissionCreated {
+            submission_id,
+            user_id,
+            problem_id,
+            ..
+        } => match subs.add(*submission_id, || Sub {
+            problem: *problem_id,
+            user: *user_id,
+            verdict: None,
+            at: NO_POS,
+        }) {
+            Some(sub) => changed(Change::Created(*submission_id, *sub)),
+            None => Ok(()),
+        },
+        SubmissionEvent::SubmissionJudged {
+            submission_id,
+            verdict,
+            ..
+        } => {
+            let sub = subs
+                .get_mut(submission_id)
+                .ok_or_else(|| never_created(*submission_id))?;
+            match sub.judge(verdict.kind, pos(envelope.cursor)) {
+                Some(before) => changed(Change::Judged(*submission_id, before, *sub)),
+                None => Ok(()),
+            }
+        }
+    }
+}
+
+/// A problem's counters, or deltas to them.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Counts {
     submissions: i64,
@@ -97,6 +197,25 @@ struct Counts {
     accepted: i64,
     attempters: i64,
     solvers: i64,
+}
+
+fn counts_row(problem: &ProblemId, c: &Counts) -> Vec<V> {
+    vec![
+        uuid_text(&problem.0),
+        c.submissions.into(),
+        c.judged.into(),
+        c.accepted.into(),
+        c.attempters.into(),
+        c.solvers.into(),
+    ]
+}
+
+fn user_row((problem, user): &Pair, accepted: i64) -> Vec<V> {
+    vec![uuid_text(&problem.0), uuid_text(&user.0), accepted.into()]
+}
+
+fn verdict_row(problem: &ProblemId, verdict: &str, n: i64) -> Vec<V> {
+    vec![uuid_text(&problem.0), verdict.into(), n.into()]
 }
 
 /// A user's standing on a problem: whether their row was there, and how many
@@ -113,8 +232,8 @@ struct Attempt {
 /// problem counters and verdict mix moved by deltas.
 #[tracing::instrument(skip_all, fields(events = events.len()))]
 async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
-    let mut ids: BTreeSet<String> = BTreeSet::new();
-    let mut attempt_keys: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut ids: BTreeSet<SubmissionId> = BTreeSet::new();
+    let mut attempt_keys: BTreeSet<Pair> = BTreeSet::new();
     for e in events {
         if let Event::Submission(
             SubmissionEvent::SubmissionCreated {
@@ -131,14 +250,14 @@ async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
             },
         ) = &e.event
         {
-            ids.insert(submission_id.to_string());
-            attempt_keys.insert((problem_id.to_string(), user_id.to_string()));
+            ids.insert(*submission_id);
+            attempt_keys.insert((*problem_id, *user_id));
         }
     }
     if ids.is_empty() {
         return Ok(());
     }
-    let mut subs: HashMap<String, Sub> = HashMap::new();
+    let mut subs: Subs<Sub> = Subs::default();
     for row in select_in(
         conn,
         &format!(
@@ -146,33 +265,38 @@ async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
             SUB_COLUMNS.join(", ")
         ),
         &["submission_id"],
-        &keys(&ids),
+        &ids.iter()
+            .map(|id| vec![uuid_text(&id.0)])
+            .collect::<Vec<_>>(),
     )
     .await?
     {
         let verdict: Option<String> = row.try_get(3)?;
-        subs.insert(
-            text(&row, 0)?,
-            Sub {
-                problem: text(&row, 1)?,
-                user: text(&row, 2)?,
-                verdict: verdict.as_deref().map(verdict_kind).transpose()?,
-                at: (int(&row, 4)?, int(&row, 5)?),
-                dirty: false,
-            },
-        );
+        let sub = Sub {
+            problem: parse("problem_id", &text(&row, 1)?)?,
+            user: parse("user_id", &text(&row, 2)?)?,
+            verdict: verdict.as_deref().map(verdict_kind).transpose()?,
+            at: (int(&row, 4)?, int(&row, 5)?),
+        };
+        subs.add(parse("submission_id", &text(&row, 0)?)?, || sub);
     }
-    let mut attempts: HashMap<(String, String), Attempt> = HashMap::new();
+    let mut attempts: HashMap<Pair, Attempt> = HashMap::new();
     for row in select_in(
         conn,
         "SELECT problem_id, user_id, accepted FROM problem_stats_users WHERE",
         &["problem_id", "user_id"],
-        &pairs(&attempt_keys),
+        &attempt_keys
+            .iter()
+            .map(|(p, u)| vec![uuid_text(&p.0), uuid_text(&u.0)])
+            .collect::<Vec<_>>(),
     )
     .await?
     {
         attempts.insert(
-            (text(&row, 0)?, text(&row, 1)?),
+            (
+                parse("problem_id", &text(&row, 0)?)?,
+                parse("user_id", &text(&row, 1)?)?,
+            ),
             Attempt {
                 stored: true,
                 accepted: int(&row, 2)?,
@@ -180,101 +304,58 @@ async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
             },
         );
     }
-    let mut counts: BTreeMap<String, Counts> = BTreeMap::new();
-    let mut verdicts: BTreeMap<(String, &'static str), i64> = BTreeMap::new();
+    let mut dirty: BTreeSet<SubmissionId> = BTreeSet::new();
+    let mut counts: BTreeMap<ProblemId, Counts> = BTreeMap::new();
+    let mut verdicts: BTreeMap<(ProblemId, &'static str), i64> = BTreeMap::new();
     for envelope in events {
-        let Event::Submission(event) = &envelope.event else {
-            continue;
-        };
-        match event {
-            // Counted when its verdict comes.
-            SubmissionEvent::SubmissionRejudgeRequested { .. } => {}
-            SubmissionEvent::SubmissionCreated {
-                submission_id,
-                user_id,
-                problem_id,
-                ..
-            } => {
-                let id = submission_id.to_string();
-                if subs.contains_key(&id) {
-                    continue;
+        apply(&mut subs, envelope, |change| {
+            match change {
+                Change::Created(id, sub) => {
+                    dirty.insert(id);
+                    let c = counts.entry(sub.problem).or_default();
+                    c.submissions += 1;
+                    if let Entry::Vacant(e) = attempts.entry(sub.pair()) {
+                        c.attempters += 1;
+                        e.insert(Attempt {
+                            stored: false,
+                            accepted: 0,
+                            dirty: true,
+                        });
+                    }
                 }
-                let sub = Sub {
-                    problem: problem_id.to_string(),
-                    user: user_id.to_string(),
-                    verdict: None,
-                    at: NO_POS,
-                    dirty: true,
-                };
-                let c = counts.entry(sub.problem.clone()).or_default();
-                c.submissions += 1;
-                let pair = (sub.problem.clone(), sub.user.clone());
-                if let std::collections::hash_map::Entry::Vacant(e) = attempts.entry(pair) {
-                    c.attempters += 1;
-                    e.insert(Attempt {
-                        stored: false,
-                        accepted: 0,
-                        dirty: true,
-                    });
+                Change::Judged(id, before, after) => {
+                    dirty.insert(id);
+                    let (old_judged, old_accepted) = share(before.verdict);
+                    let (judged, accepted) = share(after.verdict);
+                    let c = counts.entry(after.problem).or_default();
+                    c.judged += judged - old_judged;
+                    c.accepted += accepted - old_accepted;
+                    if accepted != old_accepted {
+                        let a = attempts
+                            .get_mut(&after.pair())
+                            .ok_or_else(|| never_created(id))?;
+                        let had = a.accepted;
+                        a.accepted += accepted - old_accepted;
+                        a.dirty = true;
+                        c.solvers += (a.accepted > 0) as i64 - (had > 0) as i64;
+                    }
+                    if let Some(old) = before.verdict {
+                        *verdicts.entry((after.problem, old.as_str())).or_default() -= 1;
+                    }
+                    if let Some(new) = after.verdict {
+                        *verdicts.entry((after.problem, new.as_str())).or_default() += 1;
+                    }
                 }
-                subs.insert(id, sub);
             }
-            SubmissionEvent::SubmissionJudged {
-                submission_id,
-                verdict,
-                ..
-            } => {
-                let at = pos(envelope.cursor);
-                let sub = subs
-                    .get_mut(&submission_id.to_string())
-                    .ok_or_else(|| never_created(*submission_id))?;
-                if at <= sub.at {
-                    continue;
-                }
-                let (old_judged, old_accepted) = share(sub.verdict);
-                let (judged, accepted) = share(Some(verdict.kind));
-                let c = counts.entry(sub.problem.clone()).or_default();
-                c.judged += judged - old_judged;
-                c.accepted += accepted - old_accepted;
-                if accepted != old_accepted {
-                    let a = attempts
-                        .get_mut(&(sub.problem.clone(), sub.user.clone()))
-                        .ok_or_else(|| never_created(*submission_id))?;
-                    let before = a.accepted;
-                    a.accepted += accepted - old_accepted;
-                    a.dirty = true;
-                    c.solvers += (a.accepted > 0) as i64 - (before > 0) as i64;
-                }
-                if let Some(old) = sub.verdict {
-                    *verdicts
-                        .entry((sub.problem.clone(), old.as_str()))
-                        .or_default() -= 1;
-                }
-                *verdicts
-                    .entry((sub.problem.clone(), verdict.kind.as_str()))
-                    .or_default() += 1;
-                sub.verdict = Some(verdict.kind);
-                sub.at = at;
-                sub.dirty = true;
-            }
-        }
+            Ok(())
+        })?;
     }
 
-    let dirty: Vec<Vec<V>> = subs
-        .iter()
-        .filter(|(_, s)| s.dirty)
-        .map(|(id, s)| {
-            vec![
-                id.into(),
-                (&s.problem).into(),
-                (&s.user).into(),
-                V::OT(s.verdict.map(|k| k.as_str().to_string())),
-                s.at.0.into(),
-                s.at.1.into(),
-            ]
-        })
-        .collect();
     if !dirty.is_empty() {
+        let rows: Vec<Vec<V>> = dirty
+            .iter()
+            .filter_map(|id| subs.get(id).map(|s| s.row(*id)))
+            .collect();
         insert(
             conn,
             &format!(
@@ -282,14 +363,14 @@ async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
                 SUB_COLUMNS.join(", ")
             ),
             &replace_others(&SUB_COLUMNS, &["submission_id"]),
-            &dirty,
+            &rows,
         )
         .await?;
     }
     let rows: Vec<Vec<V>> = attempts
         .iter()
         .filter(|(_, a)| a.dirty || !a.stored)
-        .map(|((p, u), a)| vec![p.into(), u.into(), a.accepted.into()])
+        .map(|(pair, a)| user_row(pair, a.accepted))
         .collect();
     if !rows.is_empty() {
         insert(
@@ -303,30 +384,13 @@ async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
     let rows: Vec<Vec<V>> = counts
         .iter()
         .filter(|(_, c)| **c != Counts::default())
-        .map(|(p, c)| {
-            vec![
-                p.into(),
-                c.submissions.into(),
-                c.judged.into(),
-                c.accepted.into(),
-                c.attempters.into(),
-                c.solvers.into(),
-            ]
-        })
+        .map(|(p, c)| counts_row(p, c))
         .collect();
     if !rows.is_empty() {
-        let columns = [
-            "problem_id",
-            "submissions",
-            "judged",
-            "accepted",
-            "attempters",
-            "solvers",
-        ];
         insert(
             conn,
-            &format!("INSERT INTO problem_stats ({})", columns.join(", ")),
-            &add_others("problem_stats", &columns, &["problem_id"]),
+            &format!("INSERT INTO problem_stats ({})", COUNT_COLUMNS.join(", ")),
+            &add_others("problem_stats", &COUNT_COLUMNS, &["problem_id"]),
             &rows,
         )
         .await?;
@@ -334,7 +398,7 @@ async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
     let rows: Vec<Vec<V>> = verdicts
         .iter()
         .filter(|(_, n)| **n != 0)
-        .map(|((p, v), n)| vec![p.into(), (*v).into(), (*n).into()])
+        .map(|((p, v), n)| verdict_row(p, v, *n))
         .collect();
     if !rows.is_empty() {
         insert(
@@ -352,7 +416,7 @@ async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
     let fell: Vec<Vec<V>> = verdicts
         .iter()
         .filter(|(_, n)| **n < 0)
-        .map(|((p, v), _)| vec![p.into(), (*v).into()])
+        .map(|((p, v), _)| vec![uuid_text(&p.0), (*v).into()])
         .collect();
     if !fell.is_empty() {
         delete_in(
@@ -364,6 +428,100 @@ async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
         .await?;
     }
     Ok(())
+}
+
+/// The whole projection folded in memory for a rebuild: every submission
+/// with its current verdict. The other tables are derived from those when
+/// written, as the batch path keeps them: a user row per user and problem
+/// with a submission, a counters row per problem with a submission, a mix
+/// row per verdict some submission has now.
+#[derive(Debug, Default)]
+struct ProblemStatsFold {
+    subs: Subs<Sub>,
+}
+
+impl Fold for ProblemStatsFold {
+    fn fold(&mut self, events: &[Envelope]) -> Result<()> {
+        for envelope in events {
+            // What changed is in the submissions already.
+            apply(&mut self.subs, envelope, |_| Ok(()))?;
+        }
+        Ok(())
+    }
+
+    fn rows(&self) -> usize {
+        // The rows derived on writing are at most one per submission, and
+        // far fewer but for the users'.
+        self.subs.len()
+    }
+
+    fn write<'a>(&'a mut self, conn: &'a mut dyn Sink) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let subs = std::mem::take(&mut self.subs).into_sorted();
+            insert_all(
+                conn,
+                &format!(
+                    "INSERT INTO problem_stats_submissions ({})",
+                    SUB_COLUMNS.join(", ")
+                ),
+                &mut subs.iter().map(|(id, s)| s.row(*id)),
+            )
+            .await?;
+
+            let mut users: HashMap<Pair, i64, IdHash> = HashMap::default();
+            let mut counts: HashMap<ProblemId, Counts, IdHash> = HashMap::default();
+            let mut verdicts: HashMap<(ProblemId, &'static str), i64, IdHash> = HashMap::default();
+            for (_, s) in &subs {
+                let (judged, accepted) = share(s.verdict);
+                *users.entry(s.pair()).or_default() += accepted;
+                let c = counts.entry(s.problem).or_default();
+                c.submissions += 1;
+                c.judged += judged;
+                c.accepted += accepted;
+                if let Some(kind) = s.verdict {
+                    *verdicts.entry((s.problem, kind.as_str())).or_default() += 1;
+                }
+            }
+            drop(subs);
+            let mut users: Vec<(Pair, i64)> = users.into_iter().collect();
+            users.sort_unstable_by_key(|(pair, _)| *pair);
+            for ((problem, _), accepted) in &users {
+                let c = counts.entry(*problem).or_default();
+                c.attempters += 1;
+                c.solvers += (*accepted > 0) as i64;
+            }
+            insert_all(
+                conn,
+                "INSERT INTO problem_stats_users (problem_id, user_id, accepted)",
+                &mut users
+                    .iter()
+                    .map(|(pair, accepted)| user_row(pair, *accepted)),
+            )
+            .await?;
+            drop(users);
+
+            let mut counts: Vec<(ProblemId, Counts)> = counts.into_iter().collect();
+            counts.sort_unstable_by_key(|(problem, _)| *problem);
+            insert_all(
+                conn,
+                &format!("INSERT INTO problem_stats ({})", COUNT_COLUMNS.join(", ")),
+                &mut counts.iter().map(|(problem, c)| counts_row(problem, c)),
+            )
+            .await?;
+
+            let mut verdicts: Vec<((ProblemId, &'static str), i64)> =
+                verdicts.into_iter().collect();
+            verdicts.sort_unstable_by_key(|(key, _)| *key);
+            insert_all(
+                conn,
+                "INSERT INTO problem_stats_verdicts (problem_id, verdict, n)",
+                &mut verdicts
+                    .iter()
+                    .map(|((problem, verdict), n)| verdict_row(problem, verdict, *n)),
+            )
+            .await
+        })
+    }
 }
 
 /// A problem's counters. Zero everywhere before its first submission.
@@ -456,4 +614,12 @@ pub async fn catalogue(
             Ok((parse("problem_id", &id)?, slug, title, difficulty(&level)?))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn problem_stats_folded_equal_problem_stats_applied_in_batches() {
+        crate::ranking::fold_check::fold_equals_batches(&super::ProblemStats).await;
+    }
 }

@@ -27,11 +27,12 @@ use crate::queries::{corrupt, parse};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::batch::{
-    NO_POS, Pos, V, add_others, insert, int, keys, pos, replace_others, select_in, text,
+    NO_POS, Pos, V, add_others, insert, insert_all, int, keys, pos, replace_others, select_in, text,
 };
+use crate::leaderboard::uuid_text;
 use crate::{
-    Envelope, Projection, ReadDb, Result, date_day, day_date, from_micros, micros, never_created,
-    utc_day,
+    Envelope, Fold, Projection, ReadDb, Result, Sink, date_day, day_date, from_micros, micros,
+    never_created, utc_day,
 };
 
 #[derive(Debug)]
@@ -60,6 +61,10 @@ impl Projection for Profiles {
         events: &'a [Envelope],
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(fold(conn, events))
+    }
+
+    fn fold(&self) -> Option<Box<dyn Fold>> {
+        Some(Box::<ProfilesFold>::default())
     }
 }
 
@@ -270,6 +275,183 @@ async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
     Ok(())
 }
 
+/// The whole projection folded in memory for a rebuild: every submission
+/// with its current verdict. The counters are derived from those when
+/// written: summing each submission's share of its current verdict gives
+/// what the batch path's deltas add up to, and a user's (or day's) row
+/// exists from their first submission on, as it does there.
+#[derive(Debug, Default)]
+struct ProfilesFold {
+    subs: HashMap<SubmissionId, FoldedSub>,
+    /// Problem slugs, each stored once: submissions hold an index.
+    slugs: Vec<String>,
+    slug_index: HashMap<String, u32>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FoldedSub {
+    user: UserId,
+    slug: u32,
+    created_at: i64,
+    verdict: Option<VerdictKind>,
+    runtime: Option<i64>,
+    memory: Option<i64>,
+    at: Pos,
+}
+
+impl ProfilesFold {
+    fn slug(&mut self, slug: &str) -> u32 {
+        if let Some(&i) = self.slug_index.get(slug) {
+            return i;
+        }
+        let i = self.slugs.len() as u32;
+        self.slugs.push(slug.to_string());
+        self.slug_index.insert(slug.to_string(), i);
+        i
+    }
+}
+
+impl Fold for ProfilesFold {
+    fn fold(&mut self, events: &[Envelope]) -> Result<()> {
+        for envelope in events {
+            let Event::Submission(event) = &envelope.event else {
+                continue;
+            };
+            match event {
+                // Counted when its verdict comes.
+                SubmissionEvent::SubmissionRejudgeRequested { .. } => {}
+                SubmissionEvent::SubmissionCreated {
+                    submission_id,
+                    user_id,
+                    problem_slug,
+                    at,
+                    ..
+                } => {
+                    if self.subs.contains_key(submission_id) {
+                        continue;
+                    }
+                    let slug = self.slug(problem_slug);
+                    self.subs.insert(
+                        *submission_id,
+                        FoldedSub {
+                            user: *user_id,
+                            slug,
+                            created_at: micros(*at),
+                            verdict: None,
+                            runtime: None,
+                            memory: None,
+                            at: NO_POS,
+                        },
+                    );
+                }
+                SubmissionEvent::SubmissionJudged {
+                    submission_id,
+                    verdict,
+                    ..
+                } => {
+                    let sub = self
+                        .subs
+                        .get_mut(submission_id)
+                        .ok_or_else(|| never_created(*submission_id))?;
+                    let at = pos(envelope.cursor);
+                    if at > sub.at {
+                        sub.verdict = Some(verdict.kind);
+                        sub.runtime = Some(verdict.runtime_ms as i64);
+                        sub.memory = Some(verdict.memory_kb as i64);
+                        sub.at = at;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn rows(&self) -> usize {
+        // The per-user and per-day rows, derived on writing, are at most
+        // one per submission and usually far fewer.
+        self.subs.len()
+    }
+
+    fn write<'a>(&'a mut self, conn: &'a mut dyn Sink) -> BoxFuture<'a, Result<()>> {
+        // Everything is derived before the first write, so that each table's
+        // rows can then be moved out of owned vectors (closures over borrowed
+        // rows would make the future not `Send`).
+        let mut subs: Vec<(SubmissionId, FoldedSub)> =
+            std::mem::take(&mut self.subs).into_iter().collect();
+        subs.sort_unstable_by_key(|(id, _)| *id);
+        // Each day's counts, judged too, so that a user's are their days' sums.
+        let mut days: HashMap<(UserId, i64), ProfileStats> = HashMap::new();
+        for (_, s) in &subs {
+            let (judged, accepted) = share(s.verdict);
+            let d = days.entry((s.user, utc_day(s.created_at))).or_default();
+            d.submissions += 1;
+            d.judged += judged;
+            d.accepted += accepted;
+        }
+        let mut days: Vec<((UserId, i64), ProfileStats)> = days.into_iter().collect();
+        days.sort_unstable_by_key(|(key, _)| *key);
+        let stats: Vec<Vec<V>> = days
+            .chunk_by(|a, b| a.0.0 == b.0.0)
+            .map(|mine| {
+                let (submissions, judged, accepted) = mine.iter().fold((0, 0, 0), |t, (_, d)| {
+                    (t.0 + d.submissions, t.1 + d.judged, t.2 + d.accepted)
+                });
+                vec![
+                    uuid_text(&mine[0].0.0.0),
+                    submissions.into(),
+                    judged.into(),
+                    accepted.into(),
+                ]
+            })
+            .collect();
+        let slugs = std::mem::take(&mut self.slugs);
+        self.slug_index = HashMap::new();
+        Box::pin(async move {
+            insert_all(
+                conn,
+                &format!(
+                    "INSERT INTO profile_submissions ({})",
+                    SUB_COLUMNS.join(", ")
+                ),
+                &mut subs.into_iter().map(|(id, s)| {
+                    vec![
+                        uuid_text(&id.0),
+                        uuid_text(&s.user.0),
+                        (&slugs[s.slug as usize]).into(),
+                        s.created_at.into(),
+                        utc_day(s.created_at).into(),
+                        V::OT(s.verdict.map(|k| k.as_str().to_string())),
+                        V::OI(s.runtime),
+                        V::OI(s.memory),
+                        s.at.0.into(),
+                        s.at.1.into(),
+                    ]
+                }),
+            )
+            .await?;
+            insert_all(
+                conn,
+                "INSERT INTO profile_stats (user_id, submissions, judged, accepted)",
+                &mut stats.into_iter(),
+            )
+            .await?;
+            insert_all(
+                conn,
+                "INSERT INTO profile_days (user_id, day, submissions, accepted)",
+                &mut days.into_iter().map(|((user, day), d)| {
+                    vec![
+                        uuid_text(&user.0),
+                        day.into(),
+                        d.submissions.into(),
+                        d.accepted.into(),
+                    ]
+                }),
+            )
+            .await
+        })
+    }
+}
+
 /// A user's totals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ProfileStats {
@@ -437,6 +619,26 @@ pub async fn recent(db: &ReadDb, user: UserId, limit: i64) -> Result<Vec<RecentS
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::leaderboard::fold_check::*;
+
+    #[tokio::test]
+    async fn the_fold_leaves_the_rows_batches_leave() {
+        fold_equals_batches(
+            &Profiles,
+            &history(1_500),
+            &[
+                ("profile_submissions", "submission_id"),
+                ("profile_stats", "user_id"),
+                ("profile_days", "user_id, day"),
+            ],
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn the_fold_rejects_a_verdict_for_no_submission() {
+        fold_fails_like_batches(&Profiles).await;
+    }
 
     #[test]
     fn a_streak_is_current_through_today_or_yesterday() {

@@ -6,10 +6,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use sqlx::{AnyConnection, Connection};
-use store::{Cursor, RecordedEvent, SharedStore, Subscription};
+use store::{Cursor, RecordedEvent, SharedStore, StoredEvent, Subscription};
 use tokio::sync::watch;
 
-use crate::{Error, ReadBackend, ReadDb, Result};
+use crate::{Error, ReadBackend, ReadDb, Result, Sink};
 
 /// A decoded event with where it sits in the log.
 #[derive(Debug, Clone)]
@@ -52,6 +52,33 @@ pub trait Projection: Send + Sync + std::fmt::Debug + 'static {
             Ok(())
         })
     }
+
+    /// This projection built in memory from the start of the log, for a
+    /// rebuild into its empty tables; `None` when it has no such fold (the
+    /// rebuild then applies batches as the live runner does).
+    fn fold(&self) -> Option<Box<dyn Fold>> {
+        None
+    }
+}
+
+/// A projection's whole state folded in memory from the start of the log:
+/// a rebuild into empty tables reads nothing back and writes each row once,
+/// at the end. After folding any prefix of the log, [`Fold::write`] must
+/// leave exactly the rows that applying that prefix (by
+/// [`Projection::apply_batch`], in any batches) to empty tables leaves.
+pub trait Fold: Send + Sync {
+    /// Folds the next events of the log, in order. No IO.
+    fn fold(&mut self, events: &[Envelope]) -> Result<()>;
+
+    /// About how many rows it holds; past a budget the rebuild writes them
+    /// out and applies the rest of the log batch by batch.
+    fn rows(&self) -> usize;
+
+    /// Writes every row into the projection's tables, empty until now,
+    /// through `out` (inside the caller's transaction), in primary-key
+    /// order where it can (SQLite appends to its B-trees then). Leaves the
+    /// fold empty.
+    fn write<'a>(&'a mut self, out: &'a mut dyn Sink) -> BoxFuture<'a, Result<()>>;
 }
 
 /// What one step of the runner did, so tests drain instead of sleeping.
@@ -260,9 +287,9 @@ pub(crate) async fn begin_write(
 /// the caller's transaction. The live runner, replays and as-of models all
 /// apply events through here, so a rebuilt model is built exactly as the live
 /// one is.
-pub(crate) async fn apply_envelopes(
+pub(crate) async fn apply_envelopes<P: std::ops::Deref<Target = dyn Projection>>(
     conn: &mut AnyConnection,
-    projections: &[Box<dyn Projection>],
+    projections: &[P],
     envelopes: &[Envelope],
     checkpoint: impl Fn(&'static str) -> Cursor,
 ) -> Result<()> {
@@ -282,20 +309,20 @@ pub(crate) async fn apply_envelopes(
     Ok(())
 }
 
+pub(crate) const SAVE_CHECKPOINT: &str = "INSERT INTO projection_checkpoints (name, tx, seq) VALUES ($1, $2, $3) \
+     ON CONFLICT (name) DO UPDATE SET tx = excluded.tx, seq = excluded.seq";
+
 pub(crate) async fn save_checkpoint(
     conn: &mut AnyConnection,
     name: &str,
     cursor: Cursor,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO projection_checkpoints (name, tx, seq) VALUES ($1, $2, $3) \
-         ON CONFLICT (name) DO UPDATE SET tx = excluded.tx, seq = excluded.seq",
-    )
-    .bind(name)
-    .bind(cursor.tx as i64)
-    .bind(cursor.seq as i64)
-    .execute(conn)
-    .await?;
+    sqlx::query(SAVE_CHECKPOINT)
+        .bind(name)
+        .bind(cursor.tx as i64)
+        .bind(cursor.seq as i64)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -356,6 +383,23 @@ pub(crate) fn decode(e: &RecordedEvent) -> Result<Envelope> {
 pub(crate) fn decode_owned(e: RecordedEvent) -> Result<Envelope> {
     let event =
         domain::codec::decode(&e.event_type, e.schema_version, e.data).map_err(|source| {
+            Error::Decode {
+                cursor: e.cursor,
+                source,
+            }
+        })?;
+    Ok(Envelope {
+        cursor: e.cursor,
+        stream: e.stream,
+        recorded_at: e.recorded_at,
+        event,
+    })
+}
+
+/// [`decode`] from the payload's text, for a replay reading the whole log.
+pub(crate) fn decode_text(e: StoredEvent) -> Result<Envelope> {
+    let event =
+        domain::codec::decode_text(&e.event_type, e.schema_version, &e.data).map_err(|source| {
             Error::Decode {
                 cursor: e.cursor,
                 source,

@@ -3,15 +3,17 @@
 //! by log position wins; `judged_version` is the problem version it was
 //! judged against); until then the earlier verdict stands.
 
-use domain::Event;
-use domain::submission::SubmissionEvent;
+use domain::submission::{SubmissionEvent, Verdict};
+use domain::{Event, ProblemId, SubmissionId, UserId};
 use futures::future::BoxFuture;
 use sqlx::AnyConnection;
 
+use std::borrow::Borrow;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::batch::{NO_POS, Pos, V, insert, int, keys, pos, select_in, text};
-use crate::{Envelope, Error, Projection, Result, micros};
+use crate::batch::{NO_POS, Pos, V, insert, insert_all, int, keys, pos, select_in, text};
+use crate::{Envelope, Fold, Projection, Result, Sink, micros, never_created};
 
 #[derive(Debug)]
 pub struct Submissions;
@@ -31,6 +33,10 @@ impl Projection for Submissions {
         envelope: &'a Envelope,
     ) -> BoxFuture<'a, Result<()>> {
         self.apply_batch(conn, std::slice::from_ref(envelope))
+    }
+
+    fn fold(&self) -> Option<Box<dyn Fold>> {
+        Some(Box::<SubmissionsFold>::default())
     }
 
     /// New submissions go in with one multi-row insert, already carrying the
@@ -66,9 +72,9 @@ impl Projection for Submissions {
             {
                 stored.insert(text(&row, 0)?, (int(&row, 1)?, int(&row, 2)?));
             }
-            let mut fresh: Vec<Vec<V>> = vec![];
+            let mut fresh: Vec<(SubmissionId, Row<&Verdict>)> = vec![];
             let mut fresh_at: HashMap<String, usize> = HashMap::new();
-            let mut later: BTreeMap<String, (Pos, &SubmissionEvent)> = BTreeMap::new();
+            let mut later: BTreeMap<String, Judged<&Verdict>> = BTreeMap::new();
             for envelope in events {
                 let Event::Submission(event) = &envelope.event else {
                     continue;
@@ -76,65 +82,43 @@ impl Projection for Submissions {
                 match event {
                     // The earlier verdict stands until the new one comes.
                     SubmissionEvent::SubmissionRejudgeRequested { .. } => {}
-                    SubmissionEvent::SubmissionCreated {
-                        submission_id,
-                        user_id,
-                        problem_id,
-                        problem_slug,
-                        problem_version,
-                        language,
-                        code,
-                        at,
-                    } => {
+                    SubmissionEvent::SubmissionCreated { submission_id, .. } => {
                         let id = submission_id.to_string();
                         if stored.contains_key(&id) || fresh_at.contains_key(&id) {
                             continue;
                         }
-                        fresh_at.insert(id.clone(), fresh.len());
-                        let mut row: Vec<V> = vec![
-                            id.into(),
-                            user_id.to_string().into(),
-                            problem_id.to_string().into(),
-                            problem_slug.into(),
-                            (*problem_version as i64).into(),
-                            language.into(),
-                            code.into(),
-                            "queued".into(),
-                            micros(*at).into(),
-                        ];
-                        row.extend(no_verdict());
-                        fresh.push(row);
+                        fresh_at.insert(id, fresh.len());
+                        fresh.push((*submission_id, Row::created(event)));
                     }
                     SubmissionEvent::SubmissionJudged { submission_id, .. } => {
                         let id = submission_id.to_string();
                         let at = pos(envelope.cursor);
                         if let Some(&i) = fresh_at.get(&id) {
-                            let row = &mut fresh[i];
-                            row.truncate(COLUMNS.len() - VERDICT_COLUMNS.len());
-                            row[7] = "judged".into();
-                            row.extend(verdict_values(event, at));
+                            let row = &mut fresh[i].1;
+                            if row.older_than(at) {
+                                row.judged = Some(Judged::of(event, at));
+                            }
                         } else if let Some(&had) = stored.get(&id) {
                             if at > had {
-                                later.insert(id, (at, event));
+                                later.insert(id, Judged::of(event, at));
                             }
                         } else {
-                            return Err(Error::Corrupt(format!(
-                                "a verdict for submission {id}, which the log never created"
-                            )));
+                            return Err(never_created(*submission_id));
                         }
                     }
                 }
             }
             if !fresh.is_empty() {
+                let rows: Vec<Vec<V>> = fresh.into_iter().map(|(id, row)| row.values(id)).collect();
                 insert(
                     conn,
                     &format!("INSERT INTO submissions ({})", COLUMNS.join(", ")),
                     "ON CONFLICT (submission_id) DO NOTHING",
-                    &fresh,
+                    &rows,
                 )
                 .await?;
             }
-            for (id, (at, event)) in later {
+            for (id, judged) in later {
                 let sets: Vec<String> = VERDICT_COLUMNS
                     .iter()
                     .enumerate()
@@ -149,7 +133,7 @@ impl Projection for Submissions {
                     n,
                     n + 1
                 );
-                let values = verdict_values(event, at);
+                let values = judged.values();
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id);
                 for v in values {
                     q = match v {
@@ -203,36 +187,237 @@ const VERDICT_COLUMNS: [&str; 10] = [
     "verdict_seq",
 ];
 
-fn no_verdict() -> Vec<V> {
-    let mut v = vec![V::OT(None)];
-    v.extend([V::OI(None), V::OI(None), V::OI(None), V::OI(None)]);
-    v.extend([V::OT(None), V::OI(None), V::OI(None)]);
-    v.extend([V::I(NO_POS.0), V::I(NO_POS.1)]);
-    v
+fn no_verdict() -> [V; VERDICT_COLUMNS.len()] {
+    [
+        V::OT(None),
+        V::OI(None),
+        V::OI(None),
+        V::OI(None),
+        V::OI(None),
+        V::OT(None),
+        V::OI(None),
+        V::OI(None),
+        V::I(NO_POS.0),
+        V::I(NO_POS.1),
+    ]
 }
 
-fn verdict_values(event: &SubmissionEvent, at: Pos) -> Vec<V> {
-    let SubmissionEvent::SubmissionJudged {
-        verdict,
-        problem_version,
-        at: judged_at,
-        ..
-    } = event
-    else {
-        unreachable!("only verdicts have verdict values")
-    };
-    vec![
-        V::OT(Some(verdict.kind.as_str().to_string())),
-        V::OI(Some(verdict.passed as i64)),
-        V::OI(Some(verdict.total as i64)),
-        V::OI(Some(verdict.runtime_ms as i64)),
-        V::OI(Some(verdict.memory_kb as i64)),
-        V::OT(Some(
-            serde_json::to_string(verdict).expect("verdicts serialise"),
-        )),
-        V::OI(Some(micros(*judged_at))),
-        V::OI(Some(*problem_version as i64)),
-        V::I(at.0),
-        V::I(at.1),
-    ]
+/// A submission's row before it is written: what its creation says, and
+/// its current verdict, borrowed from the events (`T = &Verdict`) by a
+/// batch or kept (`T = Verdict`) by a rebuild's fold.
+#[derive(Debug)]
+struct Row<T> {
+    user: UserId,
+    problem: ProblemId,
+    slug: String,
+    version: u32,
+    language: String,
+    code: String,
+    created_at: i64,
+    judged: Option<Judged<T>>,
+}
+
+impl<T: Borrow<Verdict>> Row<T> {
+    /// The row a `SubmissionCreated` makes.
+    fn created(event: &SubmissionEvent) -> Self {
+        let SubmissionEvent::SubmissionCreated {
+            user_id,
+            problem_id,
+            problem_slug,
+            problem_version,
+            language,
+            code,
+            at,
+            ..
+        } = event
+        else {
+            unreachable!("only creations make rows")
+        };
+        Row {
+            user: *user_id,
+            problem: *problem_id,
+            slug: problem_slug.clone(),
+            version: *problem_version,
+            language: language.clone(),
+            code: code.clone(),
+            created_at: micros(*at),
+            judged: None,
+        }
+    }
+
+    /// Whether a verdict at `at` replaces the one the row holds: the latest
+    /// by log position wins, and one already applied changes nothing.
+    fn older_than(&self, at: Pos) -> bool {
+        self.judged.as_ref().map_or(NO_POS, |j| j.at) < at
+    }
+
+    /// Every column, in the order of [`COLUMNS`].
+    fn values(self, id: SubmissionId) -> Vec<V> {
+        let status = if self.judged.is_some() {
+            "judged"
+        } else {
+            "queued"
+        };
+        let mut row = Vec::with_capacity(COLUMNS.len());
+        row.extend([
+            V::T(id.to_string()),
+            V::T(self.user.to_string()),
+            V::T(self.problem.to_string()),
+            V::T(self.slug),
+            V::I(self.version as i64),
+            V::T(self.language),
+            V::T(self.code),
+            status.into(),
+            V::I(self.created_at),
+        ]);
+        match &self.judged {
+            Some(judged) => row.extend(judged.values()),
+            None => row.extend(no_verdict()),
+        }
+        row
+    }
+}
+
+/// A verdict as a submission's row holds it, with its position in the log.
+#[derive(Debug)]
+struct Judged<T> {
+    verdict: T,
+    /// The problem version it was judged against.
+    version: u32,
+    judged_at: i64,
+    at: Pos,
+}
+
+impl<'a> Judged<&'a Verdict> {
+    fn of(event: &'a SubmissionEvent, at: Pos) -> Self {
+        let SubmissionEvent::SubmissionJudged {
+            verdict,
+            problem_version,
+            at: judged_at,
+            ..
+        } = event
+        else {
+            unreachable!("only verdicts judge")
+        };
+        Judged {
+            verdict,
+            version: *problem_version,
+            judged_at: micros(*judged_at),
+            at,
+        }
+    }
+
+    fn owned(self) -> Judged<Verdict> {
+        Judged {
+            verdict: self.verdict.clone(),
+            version: self.version,
+            judged_at: self.judged_at,
+            at: self.at,
+        }
+    }
+}
+
+impl<T: Borrow<Verdict>> Judged<T> {
+    /// The values of [`VERDICT_COLUMNS`].
+    fn values(&self) -> [V; VERDICT_COLUMNS.len()] {
+        let verdict = self.verdict.borrow();
+        [
+            V::OT(Some(verdict.kind.as_str().to_string())),
+            V::OI(Some(verdict.passed as i64)),
+            V::OI(Some(verdict.total as i64)),
+            V::OI(Some(verdict.runtime_ms as i64)),
+            V::OI(Some(verdict.memory_kb as i64)),
+            V::OT(Some(
+                serde_json::to_string(verdict).expect("verdicts serialise"),
+            )),
+            V::OI(Some(self.judged_at)),
+            V::OI(Some(self.version as i64)),
+            V::I(self.at.0),
+            V::I(self.at.1),
+        ]
+    }
+}
+
+/// The whole table folded in memory, for a rebuild into an empty one.
+#[derive(Debug, Default)]
+struct SubmissionsFold {
+    /// In the order they were made: about key order, since ids are
+    /// time-ordered, so sorting them is cheap; and growing a vector moves
+    /// its rows less than growing a map would.
+    rows: Vec<(SubmissionId, Row<Verdict>)>,
+    index: HashMap<SubmissionId, usize>,
+}
+
+impl Fold for SubmissionsFold {
+    /// As `apply_batch` over empty tables: a submission's first creation
+    /// makes its row, and its latest verdict by position is the one it holds.
+    fn fold(&mut self, events: &[Envelope]) -> Result<()> {
+        for envelope in events {
+            let Event::Submission(event) = &envelope.event else {
+                continue;
+            };
+            match event {
+                SubmissionEvent::SubmissionRejudgeRequested { .. } => {}
+                SubmissionEvent::SubmissionCreated { submission_id, .. } => {
+                    if let Entry::Vacant(vacant) = self.index.entry(*submission_id) {
+                        vacant.insert(self.rows.len());
+                        self.rows.push((*submission_id, Row::created(event)));
+                    }
+                }
+                SubmissionEvent::SubmissionJudged { submission_id, .. } => {
+                    let at = pos(envelope.cursor);
+                    let &i = self
+                        .index
+                        .get(submission_id)
+                        .ok_or_else(|| never_created(*submission_id))?;
+                    let row = &mut self.rows[i].1;
+                    if row.older_than(at) {
+                        row.judged = Some(Judged::of(event, at).owned());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn rows(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn write<'a>(&'a mut self, conn: &'a mut dyn Sink) -> BoxFuture<'a, Result<()>> {
+        self.index = HashMap::new();
+        let mut rows = std::mem::take(&mut self.rows);
+        // Stable: it merges the runs already in order rather than sorting anew.
+        rows.sort_by_key(|(id, _)| *id);
+        Box::pin(async move {
+            let head = format!("INSERT INTO submissions ({})", COLUMNS.join(", "));
+            insert_all(
+                conn,
+                &head,
+                &mut rows.into_iter().map(|(id, row)| row.values(id)),
+            )
+            .await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::leaderboard::fold_check::*;
+
+    #[tokio::test]
+    async fn the_fold_leaves_the_rows_batches_leave() {
+        fold_equals_batches(
+            &Submissions,
+            &history(1_500),
+            &[("submissions", "submission_id")],
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn the_fold_fails_like_batches() {
+        fold_fails_like_batches(&Submissions).await;
+    }
 }

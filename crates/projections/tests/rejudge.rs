@@ -312,6 +312,16 @@ async fn a_history_with_rejudges(log: &Log, runner: &mut Runner) {
     log.edit(problems[0], Difficulty::Medium, 3).await;
 }
 
+/// The projections with an in-memory fold, in application order.
+const FOLDED: [&str; 6] = [
+    "submissions",
+    "ranking",
+    "leaderboard",
+    "profiles",
+    "problem_stats",
+    "analytics",
+];
+
 /// Event by event (the live runner here applies batches of one), in big
 /// batches, through a replay, and with the whole log applied again over the
 /// same rows: the same tables every time.
@@ -332,7 +342,7 @@ async fn replay_and_batches_equal_event_by_event_after_rejudges(db: Db) {
     );
 
     let rebuilt = db.read("rebuilt").await;
-    replay::rebuild(
+    let built = replay::rebuild(
         &rebuilt,
         &log.store,
         &projections::all(),
@@ -341,10 +351,81 @@ async fn replay_and_batches_equal_event_by_event_after_rejudges(db: Db) {
     )
     .await
     .unwrap();
+    assert_eq!(built.folded, FOLDED, "the heavy projections fold in memory");
     assert_eq!(
         dump(&rebuilt, &FED).await,
         live,
         "a replay differs from the live models"
+    );
+
+    // Folds that outgrow their budget part-way write what they hold, and
+    // the rest of the log is applied page by page on top.
+    for (page, fold_rows) in [(7, 40), (1, 0), (50, 400)] {
+        let rebuilt = db.read(&format!("budget{page}")).await;
+        let built = replay::rebuild_with(
+            &rebuilt,
+            &[],
+            &log.store,
+            &projections::all(),
+            Until::End,
+            replay::Limits { page, fold_rows },
+            &mut |_, _| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(built.folded, FOLDED);
+        assert_eq!(
+            dump(&rebuilt, &FED).await,
+            live,
+            "a replay over its fold budget (pages of {page}, {fold_rows} rows) differs"
+        );
+    }
+
+    // Written over lanes in parallel: each projection lands whole in one
+    // database, and each equals the live one.
+    let (target, lane) = (db.read("target").await, db.read("lane").await);
+    let built = replay::rebuild_with(
+        &target,
+        std::slice::from_ref(&lane),
+        &log.store,
+        &projections::all(),
+        Until::End,
+        replay::Limits::default(),
+        &mut |_, _| {},
+    )
+    .await
+    .unwrap();
+    let lanes: Vec<usize> = FOLDED.iter().map(|p| built.lane(p)).collect();
+    assert!(lanes.contains(&0) && lanes.contains(&1), "{lanes:?}");
+    for name in FED {
+        let holder = if built.lane(name) == 0 {
+            &target
+        } else {
+            &lane
+        };
+        assert_eq!(
+            dump(holder, &[name]).await,
+            dump(&read, &[name]).await,
+            "{name}, written to lane {}, differs",
+            built.lane(name)
+        );
+    }
+
+    // Tables that already hold rows are never folded over.
+    let built = replay::rebuild(
+        &rebuilt,
+        &log.store,
+        &projections::all(),
+        Until::End,
+        &mut |_, _| {},
+    )
+    .await
+    .unwrap();
+    assert!(built.folded.is_empty(), "{:?}", built.folded);
+    assert_eq!(
+        dump(&rebuilt, &FED).await,
+        live,
+        "a second rebuild changed rows"
     );
 
     // The whole log again, over the same rows, in batches of 4.

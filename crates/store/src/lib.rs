@@ -114,6 +114,32 @@ pub struct RecordedEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
+/// An event as stored with its payload still JSON text: for a reader that
+/// goes through the whole log and parses payloads straight into its own
+/// types (a replay), skipping what it does not need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub cursor: Cursor,
+    pub stream: String,
+    pub event_type: String,
+    pub schema_version: u32,
+    pub data: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl From<RecordedEvent> for StoredEvent {
+    fn from(e: RecordedEvent) -> Self {
+        Self {
+            cursor: e.cursor,
+            stream: e.stream,
+            event_type: e.event_type,
+            schema_version: e.schema_version,
+            data: e.data.to_string(),
+            recorded_at: e.recorded_at,
+        }
+    }
+}
+
 /// One stream's part of an append.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppendRequest {
@@ -151,6 +177,24 @@ pub trait EventStore: Send + Sync + fmt::Debug + 'static {
     /// Up to `limit` events after `after`, in log order. Never returns an
     /// event while an earlier one (in log order) could still appear.
     fn read_all(&self, after: Cursor, limit: usize) -> BoxFuture<'_, Result<Vec<RecordedEvent>>>;
+
+    /// [`EventStore::read_all`] with payloads as text and without ids or
+    /// metadata. The default reads full events; backends override it to
+    /// skip the parsing.
+    fn read_all_text(
+        &self,
+        after: Cursor,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<StoredEvent>>> {
+        Box::pin(async move {
+            Ok(self
+                .read_all(after, limit)
+                .await?
+                .into_iter()
+                .map(StoredEvent::from)
+                .collect())
+        })
+    }
 
     /// The cursor of the newest stored event (`Cursor::START` when empty),
     /// committed or not yet visible to `read_all`.

@@ -20,7 +20,7 @@ use tokio::sync::watch;
 
 use crate::{
     AppendRequest, Appended, Cursor, Error, EventStore, ExpectedVersion, RecordedEvent, Result,
-    validate,
+    StoredEvent, validate,
 };
 
 macro_rules! select {
@@ -361,6 +361,41 @@ impl EventStore for PostgresStore {
             .fetch_all(&self.pool)
             .await?;
             rows.iter().map(decode_row).collect()
+        })
+    }
+
+    fn read_all_text(
+        &self,
+        after: Cursor,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<StoredEvent>>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT txid, seq, stream, event_type, schema_version, data::text, recorded_at \
+                 FROM events WHERE (txid, seq) > ($1, $2) \
+                 AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+                 ORDER BY txid, seq LIMIT $3",
+            )
+            .bind(after.tx as i64)
+            .bind(after.seq as i64)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(StoredEvent {
+                        cursor: Cursor {
+                            tx: row.try_get::<i64, _>(0)? as u64,
+                            seq: row.try_get::<i64, _>(1)? as u64,
+                        },
+                        stream: row.try_get(2)?,
+                        event_type: row.try_get(3)?,
+                        schema_version: row.try_get::<i32, _>(4)? as u32,
+                        data: row.try_get(5)?,
+                        recorded_at: row.try_get(6)?,
+                    })
+                })
+                .collect()
         })
     }
 

@@ -19,7 +19,10 @@ use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
-use crate::{AppendRequest, Appended, Cursor, Error, EventStore, RecordedEvent, Result, validate};
+use crate::{
+    AppendRequest, Appended, Cursor, Error, EventStore, RecordedEvent, Result, StoredEvent,
+    validate,
+};
 
 macro_rules! select {
     ($rest:literal) => {
@@ -147,6 +150,39 @@ impl EventStore for SqliteStore {
         })
     }
 
+    fn read_all_text(
+        &self,
+        after: Cursor,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<StoredEvent>>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT position, stream, event_type, schema_version, data, recorded_at \
+                 FROM events WHERE position > ? ORDER BY position LIMIT ?",
+            )
+            .bind(after.seq as i64)
+            .bind(limit as i64)
+            .fetch_all(&self.reader)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    let recorded_at: &str = row.try_get(5)?;
+                    Ok(StoredEvent {
+                        cursor: Cursor {
+                            tx: 0,
+                            seq: row.try_get::<i64, _>(0)? as u64,
+                        },
+                        stream: row.try_get(1)?,
+                        event_type: row.try_get(2)?,
+                        schema_version: row.try_get::<i64, _>(3)? as u32,
+                        data: row.try_get(4)?,
+                        recorded_at: parse_time(recorded_at)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
     fn head(&self) -> BoxFuture<'_, Result<Cursor>> {
         Box::pin(async move {
             let max: Option<i64> = sqlx::query_scalar("SELECT MAX(position) FROM events")
@@ -196,10 +232,14 @@ fn decode_row(row: &SqliteRow) -> Result<RecordedEvent> {
         schema_version: row.try_get::<i64, _>(5)? as u32,
         data: serde_json::from_str(&data).map_err(|e| corrupt("data", &e))?,
         metadata: serde_json::from_str(&metadata).map_err(|e| corrupt("metadata", &e))?,
-        recorded_at: DateTime::parse_from_rfc3339(&recorded_at)
-            .map_err(|e| corrupt("recorded_at", &e))?
-            .with_timezone(&Utc),
+        recorded_at: parse_time(&recorded_at)?,
     })
+}
+
+fn parse_time(recorded_at: &str) -> Result<DateTime<Utc>> {
+    Ok(DateTime::parse_from_rfc3339(recorded_at)
+        .map_err(|e| Error::Corrupt(format!("recorded_at: {e}")))?
+        .with_timezone(&Utc))
 }
 
 #[tracing::instrument(name = "sqlite_writer", skip_all)]
