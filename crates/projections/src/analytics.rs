@@ -17,22 +17,22 @@
 
 use chrono::NaiveDate;
 use domain::playground::PlaygroundEvent;
-use domain::submission::{SubmissionEvent, VerdictKind};
+use domain::submission::{SubmissionEvent, Verdict, VerdictKind};
 use domain::{Event, SubmissionId, UserId};
 use futures::future::BoxFuture;
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use crate::profiles::verdict_kind;
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use crate::fold::{Change, Creation, IdHash, Judge, SubTable, Subs, id_keys, uuid_text};
+use crate::profiles::{share_moved, verdict_kind};
+use crate::queries::parse;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::batch::{
-    NO_POS, Pos, V, add_others, delete_in, insert, insert_all, int, keys, pos, replace_others,
-    select_in, text,
+    NO_POS, Pos, V, add_others, delete_in, insert, insert_all, int, pos, select_in, text,
 };
 use crate::{
-    Envelope, Fold, Projection, ReadDb, Result, Sink, date_day, day_date, micros, never_created,
-    utc_day,
+    Envelope, Fold, Projection, ReadDb, Result, Sink, date_day, day_date, micros, utc_day,
 };
 
 #[derive(Debug)]
@@ -74,23 +74,45 @@ impl Projection for Analytics {
     }
 }
 
-/// A submission's row: `U` is how its user is held (as read back, or as
-/// the events say).
-#[derive(Debug, Clone)]
-struct Sub<U> {
-    user: U,
+/// A submission as the analytics know it: the day it was made, its current
+/// verdict and where in the log that verdict was.
+#[derive(Debug, Clone, Copy)]
+struct Sub {
+    user: UserId,
     day: i64,
     verdict: Option<VerdictKind>,
     at: Pos,
+    /// Made or judged since it was read back: a batch writes it.
     dirty: bool,
 }
 
-impl<U: ToString> Sub<U> {
-    /// The values of [`SUB_COLUMNS`].
-    fn values(&self, id: impl ToString) -> Vec<V> {
+const SUBS: SubTable = SubTable {
+    name: "analytics_submissions",
+    columns: &[
+        "submission_id",
+        "user_id",
+        "day",
+        "verdict",
+        "verdict_tx",
+        "verdict_seq",
+    ],
+};
+
+impl Sub {
+    fn created(c: &Creation) -> Self {
+        Sub {
+            user: c.user,
+            day: utc_day(c.created_at),
+            verdict: None,
+            at: NO_POS,
+            dirty: true,
+        }
+    }
+
+    fn row(&self, id: SubmissionId) -> Vec<V> {
         vec![
-            V::T(id.to_string()),
-            V::T(self.user.to_string()),
+            uuid_text(&id.0),
+            uuid_text(&self.user.0),
             self.day.into(),
             V::OT(self.verdict.map(|k| k.as_str().to_string())),
             self.at.0.into(),
@@ -99,40 +121,26 @@ impl<U: ToString> Sub<U> {
     }
 }
 
-const SUB_COLUMNS: [&str; 6] = [
-    "submission_id",
-    "user_id",
-    "day",
-    "verdict",
-    "verdict_tx",
-    "verdict_seq",
-];
+impl Judge for Sub {
+    fn verdict_at(&mut self) -> &mut Pos {
+        &mut self.at
+    }
 
-/// What a verdict adds to its day's (judged, accepted) counts.
-fn share(verdict: Option<VerdictKind>) -> (i64, i64) {
-    match verdict {
-        None | Some(VerdictKind::InternalError) => (0, 0),
-        Some(VerdictKind::Accepted) => (1, 1),
-        Some(_) => (1, 0),
+    fn judge(&mut self, verdict: &Verdict) {
+        self.verdict = Some(verdict.kind);
+        self.dirty = true;
     }
 }
 
-/// Moves a submission from its `old` verdict to `new`: its day's judged and
-/// accepted counts, and by `mix(kind, delta)` the day's verdict mix.
-fn rejudge(
-    day: &mut Day,
-    old: Option<VerdictKind>,
-    new: VerdictKind,
-    mut mix: impl FnMut(VerdictKind, i64),
-) {
-    let (old_judged, old_accepted) = share(old);
-    let (judged, accepted) = share(Some(new));
-    day.judged += judged - old_judged;
-    day.accepted += accepted - old_accepted;
-    if let Some(old) = old {
-        mix(old, -1);
-    }
-    mix(new, 1);
+fn sub_from(row: &AnyRow) -> Result<Sub> {
+    let verdict: Option<String> = row.try_get(3)?;
+    Ok(Sub {
+        user: parse("user_id", &text(row, 1)?)?,
+        day: int(row, 2)?,
+        verdict: verdict.as_deref().map(verdict_kind).transpose()?,
+        at: (int(row, 4)?, int(row, 5)?),
+        dirty: false,
+    })
 }
 
 /// Counter deltas for one day.
@@ -226,14 +234,113 @@ impl Run {
     }
 }
 
+/// The counters and day rows events move, beside the submissions: by a
+/// batch as deltas over what it read back, by a rebuild as totals.
+#[derive(Debug, Default)]
+struct Tally {
+    days: HashMap<i64, Day, IdHash>,
+    verdicts: HashMap<(i64, VerdictKind), i64, IdHash>,
+    /// Who was active on a day, as a batch read it back.
+    stored_active: HashSet<(i64, UserId), IdHash>,
+    /// Who was first seen active on a day here.
+    active: HashSet<(i64, UserId), IdHash>,
+    /// Where the runs a batch read back were in the log.
+    stored_runs: HashSet<Pos, IdHash>,
+    /// The runs first seen here, in log order, which is their key's order.
+    runs: Vec<Run>,
+}
+
+/// A tally's rows, each table's in key order. Counters at zero are left
+/// out: a batch's would move nothing, and a rebuild's are rows the batches
+/// delete or never write.
+struct Rows {
+    days: Vec<(i64, Day)>,
+    active: Vec<(i64, UserId)>,
+    verdicts: Vec<(i64, &'static str, i64)>,
+    runs: Vec<Run>,
+}
+
+impl Tally {
+    fn activate(&mut self, day: i64, user: UserId) {
+        if !self.stored_active.contains(&(day, user)) && self.active.insert((day, user)) {
+            self.days.entry(day).or_default().active_users += 1;
+        }
+    }
+
+    /// Counts a submission made, or moved from its old verdict to its new.
+    fn count(&mut self, change: Change<Sub>) {
+        match change {
+            Change::Created(_, sub) => {
+                self.days.entry(sub.day).or_default().submissions += 1;
+                self.activate(sub.day, sub.user);
+            }
+            Change::Judged(_, before, after) => {
+                let (judged, accepted) = share_moved(before.verdict, after.verdict);
+                let day = self.days.entry(after.day).or_default();
+                day.judged += judged;
+                day.accepted += accepted;
+                if let Some(old) = before.verdict {
+                    *self.verdicts.entry((after.day, old)).or_default() -= 1;
+                }
+                if let Some(new) = after.verdict {
+                    *self.verdicts.entry((after.day, new)).or_default() += 1;
+                }
+            }
+        }
+    }
+
+    /// Counts the completed run `envelope` holds, unless it is counted already.
+    fn run(&mut self, envelope: &Envelope) {
+        let at = pos(envelope.cursor);
+        // Runs are keyed by position and come in log order: one at or before
+        // the last is one already seen.
+        if self.stored_runs.contains(&at) || self.runs.last().is_some_and(|run| run.at >= at) {
+            return;
+        }
+        let run = Run::of(envelope);
+        self.days.entry(run.day).or_default().playground_runs += 1;
+        self.activate(run.day, run.user);
+        self.runs.push(run);
+    }
+
+    fn rows(self) -> Rows {
+        let mut days: Vec<_> = self
+            .days
+            .into_iter()
+            .filter(|(_, d)| *d != Day::default())
+            .collect();
+        days.sort_unstable_by_key(|(day, _)| *day);
+        let mut active: Vec<_> = self.active.into_iter().collect();
+        active.sort_unstable();
+        let mut verdicts: Vec<_> = self
+            .verdicts
+            .into_iter()
+            .filter(|(_, n)| *n != 0)
+            .map(|((day, kind), n)| (day, kind.as_str(), n))
+            .collect();
+        verdicts.sort_unstable();
+        Rows {
+            days,
+            active,
+            verdicts,
+            runs: self.runs,
+        }
+    }
+}
+
+fn active_row(day: i64, user: &UserId) -> Vec<V> {
+    vec![day.into(), uuid_text(&user.0)]
+}
+
 /// Folds a batch: submissions with their current verdicts, playground runs
 /// (new ones only, by log position), who was active each day, and the day
-/// counters and verdict mix moved by deltas.
+/// counters and verdict mix moved by deltas; as a rebuild folds the log,
+/// over the rows the batch may touch, read back first.
 #[tracing::instrument(skip_all, fields(events = events.len()))]
 async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
-    let mut ids: BTreeSet<String> = BTreeSet::new();
-    let mut actives: BTreeSet<(i64, String)> = BTreeSet::new();
-    let mut runs: Vec<&Envelope> = vec![];
+    let mut ids: BTreeSet<SubmissionId> = BTreeSet::new();
+    let mut actives: BTreeSet<(i64, UserId)> = BTreeSet::new();
+    let mut runs: Vec<Pos> = vec![];
     for e in events {
         match &e.event {
             Event::Submission(SubmissionEvent::SubmissionCreated {
@@ -242,15 +349,15 @@ async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
                 at,
                 ..
             }) => {
-                ids.insert(submission_id.to_string());
-                actives.insert((utc_day(micros(*at)), user_id.to_string()));
+                ids.insert(*submission_id);
+                actives.insert((utc_day(micros(*at)), *user_id));
             }
             Event::Submission(SubmissionEvent::SubmissionJudged { submission_id, .. }) => {
-                ids.insert(submission_id.to_string());
+                ids.insert(*submission_id);
             }
             Event::Playground(PlaygroundEvent::PlaygroundRunCompleted { user_id, at, .. }) => {
-                actives.insert((utc_day(micros(*at)), user_id.to_string()));
-                runs.push(e);
+                actives.insert((utc_day(micros(*at)), *user_id));
+                runs.push(pos(e.cursor));
             }
             _ => {}
         }
@@ -258,356 +365,152 @@ async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
     if ids.is_empty() && runs.is_empty() {
         return Ok(());
     }
-    let mut subs: HashMap<String, Sub<String>> = HashMap::new();
-    if !ids.is_empty() {
-        for row in select_in(
-            conn,
-            &format!(
-                "SELECT {} FROM analytics_submissions WHERE",
-                SUB_COLUMNS.join(", ")
-            ),
-            &["submission_id"],
-            &keys(&ids),
-        )
-        .await?
-        {
-            let verdict: Option<String> = row.try_get(3)?;
-            subs.insert(
-                text(&row, 0)?,
-                Sub {
-                    user: text(&row, 1)?,
-                    day: int(&row, 2)?,
-                    verdict: verdict.as_deref().map(verdict_kind).transpose()?,
-                    at: (int(&row, 4)?, int(&row, 5)?),
-                    dirty: false,
-                },
-            );
-        }
-    }
-    let mut active: HashSet<(i64, String)> = HashSet::new();
-    let active_keys: Vec<Vec<V>> = actives
-        .iter()
-        .map(|(d, u)| vec![(*d).into(), u.into()])
-        .collect();
+    let mut folded = AnalyticsFold::default();
+    folded
+        .subs
+        .read(conn, &SUBS, &["submission_id"], &id_keys(&ids), sub_from)
+        .await?;
     for row in select_in(
         conn,
         "SELECT day, user_id FROM analytics_day_users WHERE",
         &["day", "user_id"],
-        &active_keys,
+        &actives
+            .iter()
+            .map(|(day, user)| active_row(*day, user))
+            .collect::<Vec<_>>(),
     )
     .await?
     {
-        active.insert((int(&row, 0)?, text(&row, 1)?));
+        let active = (int(&row, 0)?, parse("user_id", &text(&row, 1)?)?);
+        folded.tally.stored_active.insert(active);
     }
-    let mut seen_runs: HashSet<Pos> = HashSet::new();
     if let (Some(first), Some(last)) = (runs.first(), runs.last()) {
-        let (lo, hi) = (pos(first.cursor), pos(last.cursor));
         let found: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT tx, seq FROM analytics_playground_runs \
              WHERE (tx > $1 OR (tx = $1 AND seq >= $2)) AND (tx < $3 OR (tx = $3 AND seq <= $4))",
         )
-        .bind(lo.0)
-        .bind(lo.1)
-        .bind(hi.0)
-        .bind(hi.1)
+        .bind(first.0)
+        .bind(first.1)
+        .bind(last.0)
+        .bind(last.1)
         .fetch_all(&mut *conn)
         .await?;
-        seen_runs.extend(found);
+        folded.tally.stored_runs.extend(found);
     }
+    folded.fold(events)?;
 
-    let mut days: BTreeMap<i64, Day> = BTreeMap::new();
-    let mut new_active: Vec<Vec<V>> = vec![];
-    let mut verdicts: BTreeMap<(i64, &'static str), i64> = BTreeMap::new();
-    let mut new_runs: Vec<Vec<V>> = vec![];
-    let mut activate = |day: i64, user: String, days: &mut BTreeMap<i64, Day>| {
-        if active.insert((day, user.clone())) {
-            days.entry(day).or_default().active_users += 1;
-            new_active.push(vec![day.into(), user.into()]);
-        }
-    };
-    for envelope in events {
-        match &envelope.event {
-            Event::Submission(SubmissionEvent::SubmissionCreated {
-                submission_id,
-                user_id,
-                at,
-                ..
-            }) => {
-                let id = submission_id.to_string();
-                if subs.contains_key(&id) {
-                    continue;
-                }
-                let day = utc_day(micros(*at));
-                days.entry(day).or_default().submissions += 1;
-                activate(day, user_id.to_string(), &mut days);
-                subs.insert(
-                    id,
-                    Sub {
-                        user: user_id.to_string(),
-                        day,
-                        verdict: None,
-                        at: NO_POS,
-                        dirty: true,
-                    },
-                );
-            }
-            Event::Submission(SubmissionEvent::SubmissionJudged {
-                submission_id,
-                verdict,
-                ..
-            }) => {
-                let at = pos(envelope.cursor);
-                let sub = subs
-                    .get_mut(&submission_id.to_string())
-                    .ok_or_else(|| never_created(*submission_id))?;
-                if at <= sub.at {
-                    continue;
-                }
-                let day = sub.day;
-                rejudge(
-                    days.entry(day).or_default(),
-                    sub.verdict,
-                    verdict.kind,
-                    |kind, n| *verdicts.entry((day, kind.as_str())).or_default() += n,
-                );
-                sub.verdict = Some(verdict.kind);
-                sub.at = at;
-                sub.dirty = true;
-            }
-            Event::Playground(PlaygroundEvent::PlaygroundRunCompleted { .. }) => {
-                if !seen_runs.insert(pos(envelope.cursor)) {
-                    continue;
-                }
-                let run = Run::of(envelope);
-                days.entry(run.day).or_default().playground_runs += 1;
-                activate(run.day, run.user.to_string(), &mut days);
-                new_runs.push(run.values());
-            }
-            _ => {}
-        }
-    }
-
+    let AnalyticsFold { subs, tally } = folded;
     let dirty: Vec<Vec<V>> = subs
         .iter()
         .filter(|(_, s)| s.dirty)
-        .map(|(id, s)| s.values(id))
+        .map(|(id, s)| s.row(*id))
         .collect();
-    if !dirty.is_empty() {
-        insert(
-            conn,
-            &format!(
-                "INSERT INTO analytics_submissions ({})",
-                SUB_COLUMNS.join(", ")
-            ),
-            &replace_others(&SUB_COLUMNS, &["submission_id"]),
-            &dirty,
-        )
-        .await?;
-    }
-    if !new_runs.is_empty() {
-        insert(
-            conn,
-            &format!(
-                "INSERT INTO analytics_playground_runs ({})",
-                RUN_COLUMNS.join(", ")
-            ),
-            "ON CONFLICT (tx, seq) DO NOTHING",
-            &new_runs,
-        )
-        .await?;
-    }
-    if !new_active.is_empty() {
-        insert(
-            conn,
-            "INSERT INTO analytics_day_users (day, user_id)",
-            "ON CONFLICT (day, user_id) DO NOTHING",
-            &new_active,
-        )
-        .await?;
-    }
-    let rows: Vec<Vec<V>> = days
-        .iter()
-        .filter(|(_, d)| **d != Day::default())
-        .map(|(day, d)| d.values(*day))
-        .collect();
-    if !rows.is_empty() {
-        insert(
-            conn,
-            &format!("INSERT INTO analytics_days ({})", DAY_COLUMNS.join(", ")),
-            &add_others("analytics_days", &DAY_COLUMNS, &["day"]),
-            &rows,
-        )
-        .await?;
-    }
-    let rows: Vec<Vec<V>> = verdicts
-        .iter()
-        .filter(|(_, n)| **n != 0)
-        .map(|((d, v), n)| vec![(*d).into(), (*v).into(), (*n).into()])
-        .collect();
-    if !rows.is_empty() {
-        insert(
-            conn,
-            "INSERT INTO analytics_day_verdicts (day, verdict, n)",
-            &add_others(
-                "analytics_day_verdicts",
-                &["day", "verdict", "n"],
-                &["day", "verdict"],
-            ),
-            &rows,
-        )
-        .await?;
-    }
+    SUBS.upsert(conn, &dirty).await?;
+    let Rows {
+        days,
+        active,
+        verdicts,
+        runs,
+    } = tally.rows();
+    insert(
+        conn,
+        &format!(
+            "INSERT INTO analytics_playground_runs ({})",
+            RUN_COLUMNS.join(", ")
+        ),
+        "ON CONFLICT (tx, seq) DO NOTHING",
+        &runs.into_iter().map(Run::values).collect::<Vec<_>>(),
+    )
+    .await?;
+    insert(
+        conn,
+        "INSERT INTO analytics_day_users (day, user_id)",
+        "ON CONFLICT (day, user_id) DO NOTHING",
+        &active
+            .iter()
+            .map(|(day, user)| active_row(*day, user))
+            .collect::<Vec<_>>(),
+    )
+    .await?;
+    insert(
+        conn,
+        &format!("INSERT INTO analytics_days ({})", DAY_COLUMNS.join(", ")),
+        &add_others("analytics_days", &DAY_COLUMNS, &["day"]),
+        &days
+            .iter()
+            .map(|(day, d)| d.values(*day))
+            .collect::<Vec<_>>(),
+    )
+    .await?;
+    insert(
+        conn,
+        "INSERT INTO analytics_day_verdicts (day, verdict, n)",
+        &add_others(
+            "analytics_day_verdicts",
+            &["day", "verdict", "n"],
+            &["day", "verdict"],
+        ),
+        &verdicts
+            .iter()
+            .map(|(day, kind, n)| vec![(*day).into(), (*kind).into(), (*n).into()])
+            .collect::<Vec<_>>(),
+    )
+    .await?;
     let fell: Vec<Vec<V>> = verdicts
         .iter()
-        .filter(|(_, n)| **n < 0)
-        .map(|((d, v), _)| vec![(*d).into(), (*v).into()])
+        .filter(|(_, _, n)| *n < 0)
+        .map(|(day, kind, _)| vec![(*day).into(), (*kind).into()])
         .collect();
-    if !fell.is_empty() {
-        delete_in(
-            conn,
-            "DELETE FROM analytics_day_verdicts WHERE n = 0 AND",
-            &["day", "verdict"],
-            &fell,
-        )
-        .await?;
-    }
-    Ok(())
+    delete_in(
+        conn,
+        "DELETE FROM analytics_day_verdicts WHERE n = 0 AND",
+        &["day", "verdict"],
+        &fell,
+    )
+    .await
 }
 
-/// Every row of the analytics tables folded in memory, for a rebuild into
-/// empty ones: what [`fold`] leaves, batch after batch.
+/// Every row of the analytics tables folded in memory: for a rebuild, from
+/// empty tables, and by [`fold`] for a batch, over the rows it read back.
 #[derive(Debug, Default)]
 struct AnalyticsFold {
-    /// In the order they were made: about key order, since ids are
-    /// time-ordered, so sorting them is cheap.
-    subs: Vec<(SubmissionId, Sub<UserId>)>,
-    index: HashMap<SubmissionId, usize>,
-    active: HashSet<(i64, UserId)>,
-    days: HashMap<i64, Day>,
-    verdicts: HashMap<(i64, VerdictKind), i64>,
-    /// In log order, which is their key's order.
-    runs: Vec<Run>,
-}
-
-impl AnalyticsFold {
-    fn activate(&mut self, day: i64, user: UserId) {
-        if self.active.insert((day, user)) {
-            self.days.entry(day).or_default().active_users += 1;
-        }
-    }
+    subs: Subs<Sub>,
+    tally: Tally,
 }
 
 impl Fold for AnalyticsFold {
     fn fold(&mut self, events: &[Envelope]) -> Result<()> {
         for envelope in events {
-            match &envelope.event {
-                Event::Submission(SubmissionEvent::SubmissionCreated {
-                    submission_id,
-                    user_id,
-                    at,
-                    ..
-                }) => {
-                    let Entry::Vacant(vacant) = self.index.entry(*submission_id) else {
-                        continue;
-                    };
-                    vacant.insert(self.subs.len());
-                    let day = utc_day(micros(*at));
-                    self.subs.push((
-                        *submission_id,
-                        Sub {
-                            user: *user_id,
-                            day,
-                            verdict: None,
-                            at: NO_POS,
-                            dirty: true,
-                        },
-                    ));
-                    self.days.entry(day).or_default().submissions += 1;
-                    self.activate(day, *user_id);
-                }
-                Event::Submission(SubmissionEvent::SubmissionJudged {
-                    submission_id,
-                    verdict,
-                    ..
-                }) => {
-                    let at = pos(envelope.cursor);
-                    let &i = self
-                        .index
-                        .get(submission_id)
-                        .ok_or_else(|| never_created(*submission_id))?;
-                    let sub = &mut self.subs[i].1;
-                    if at <= sub.at {
-                        continue;
-                    }
-                    let day = sub.day;
-                    rejudge(
-                        self.days.entry(day).or_default(),
-                        sub.verdict,
-                        verdict.kind,
-                        |kind, n| *self.verdicts.entry((day, kind)).or_default() += n,
-                    );
-                    sub.verdict = Some(verdict.kind);
-                    sub.at = at;
-                }
-                Event::Playground(PlaygroundEvent::PlaygroundRunCompleted { .. }) => {
-                    // Runs are keyed by position: one at or before the last
-                    // is one already seen.
-                    if self
-                        .runs
-                        .last()
-                        .is_some_and(|run| run.at >= pos(envelope.cursor))
-                    {
-                        continue;
-                    }
-                    let run = Run::of(envelope);
-                    self.days.entry(run.day).or_default().playground_runs += 1;
-                    self.activate(run.day, run.user);
-                    self.runs.push(run);
-                }
-                _ => {}
+            if let Event::Playground(PlaygroundEvent::PlaygroundRunCompleted { .. }) =
+                &envelope.event
+            {
+                self.tally.run(envelope);
             }
+            let tally = &mut self.tally;
+            self.subs.apply(envelope, Sub::created, |change| {
+                tally.count(change);
+                Ok(())
+            })?;
         }
         Ok(())
     }
 
     fn rows(&self) -> usize {
-        self.subs.len()
-            + self.active.len()
-            + self.days.len()
-            + self.verdicts.len()
-            + self.runs.len()
+        let t = &self.tally;
+        self.subs.len() + t.active.len() + t.days.len() + t.verdicts.len() + t.runs.len()
     }
 
     fn write<'a>(&'a mut self, conn: &'a mut dyn Sink) -> BoxFuture<'a, Result<()>> {
-        self.index = HashMap::new();
-        let mut subs = std::mem::take(&mut self.subs);
-        // Stable: it merges the runs already in order rather than sorting anew.
-        subs.sort_by_key(|(id, _)| *id);
-        let mut active: Vec<_> = std::mem::take(&mut self.active).into_iter().collect();
-        active.sort_unstable();
-        // Rows the batches delete, or never write, at zero.
-        let mut days: Vec<_> = std::mem::take(&mut self.days)
-            .into_iter()
-            .filter(|(_, d)| *d != Day::default())
-            .collect();
-        days.sort_unstable_by_key(|(day, _)| *day);
-        let mut verdicts: Vec<_> = std::mem::take(&mut self.verdicts)
-            .into_iter()
-            .filter(|(_, n)| *n != 0)
-            .map(|((day, kind), n)| (day, kind.as_str(), n))
-            .collect();
-        verdicts.sort_unstable();
-        let runs = std::mem::take(&mut self.runs);
+        let subs = std::mem::take(&mut self.subs).into_sorted();
+        let Rows {
+            days,
+            active,
+            verdicts,
+            runs,
+        } = std::mem::take(&mut self.tally).rows();
         Box::pin(async move {
-            insert_all(
-                conn,
-                &format!(
-                    "INSERT INTO analytics_submissions ({})",
-                    SUB_COLUMNS.join(", ")
-                ),
-                &mut subs.into_iter().map(|(id, sub)| sub.values(id)),
-            )
-            .await?;
+            SUBS.insert_all(conn, &mut subs.into_iter().map(|(id, sub)| sub.row(id)))
+                .await?;
             insert_all(
                 conn,
                 &format!("INSERT INTO analytics_days ({})", DAY_COLUMNS.join(", ")),
@@ -617,9 +520,7 @@ impl Fold for AnalyticsFold {
             insert_all(
                 conn,
                 "INSERT INTO analytics_day_users (day, user_id)",
-                &mut active
-                    .into_iter()
-                    .map(|(day, user)| vec![day.into(), V::T(user.to_string())]),
+                &mut active.into_iter().map(|(day, user)| active_row(day, &user)),
             )
             .await?;
             insert_all(
@@ -762,7 +663,7 @@ pub async fn playground(db: &ReadDb, from: NaiveDate, to: NaiveDate) -> Result<P
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::leaderboard::fold_check::*;
+    use crate::fold_check::*;
     use store::Cursor;
 
     /// [`history`] with playground runs among its events, by its users and
@@ -811,22 +712,11 @@ mod tests {
 
     #[tokio::test]
     async fn the_fold_leaves_the_rows_batches_leave() {
-        fold_equals_batches(
-            &Analytics,
-            &with_runs(history(1_500)),
-            &[
-                ("analytics_submissions", "submission_id"),
-                ("analytics_days", "day"),
-                ("analytics_day_users", "day, user_id"),
-                ("analytics_day_verdicts", "day, verdict"),
-                ("analytics_playground_runs", "tx, seq"),
-            ],
-        )
-        .await;
+        fold_equals_batches(&Analytics, &with_runs(history(1_500))).await;
     }
 
     #[tokio::test]
     async fn the_fold_fails_like_batches() {
-        fold_fails_like_batches(&Analytics).await;
+        fold_fails_like_batches(&Analytics, &history(40)).await;
     }
 }

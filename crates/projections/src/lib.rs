@@ -26,7 +26,12 @@
 //!   load the rows a batch touches with a few set-based reads, compute in
 //!   memory and write back with multi-row statements, leaving exactly the
 //!   rows event-by-event application leaves (their `apply` is a batch of
-//!   one). Replays apply batches of 20,000 events.
+//!   one).
+//! - A rebuild into empty tables goes further: those projections' [`Fold`]
+//!   keeps the whole state in memory and writes each row once at the end
+//!   (on SQLite files through a plain SQLite connection, see `sink`), each
+//!   projection on a thread and a shadow file of its own. A fold must leave
+//!   exactly the rows its batch path leaves; `fold_check` tests that.
 //! - Each projection declares its tables, so [`replay`] can rebuild any of
 //!   them into a shadow from the log and swap it in atomically, or build the
 //!   read models as they stood at any past moment.
@@ -36,6 +41,9 @@ mod batch;
 mod db;
 pub mod distribution;
 mod error;
+mod fold;
+#[cfg(test)]
+mod fold_check;
 pub mod forum;
 pub mod leaderboard;
 pub mod problem_stats;

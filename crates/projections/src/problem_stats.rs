@@ -13,21 +13,20 @@
 //! idempotent), `problem_stats`, `problem_stats_users` (who tried, and how
 //! many of their submissions are accepted now) and `problem_stats_verdicts`.
 
-use domain::submission::{SubmissionEvent, VerdictKind};
+use domain::submission::{SubmissionEvent, Verdict, VerdictKind};
 use domain::{Event, ProblemId, SubmissionId, UserId};
 use futures::future::BoxFuture;
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use crate::leaderboard::uuid_text;
-use crate::profiles::verdict_kind;
+use crate::fold::{Change, Creation, IdHash, Judge, SubTable, Subs, id_keys, uuid_text};
+use crate::profiles::{share, share_moved, verdict_kind};
 use crate::queries::{difficulty, parse};
-use crate::ranking::{IdHash, Subs};
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::batch::{
-    NO_POS, Pos, V, add_others, delete_in, insert, insert_all, int, pos, replace_others, select_in,
-    text,
+    NO_POS, Pos, V, add_others, delete_in, insert, insert_all, int, select_in, text,
 };
 use crate::{Envelope, Fold, Projection, ReadDb, Result, Sink, never_created};
 
@@ -77,14 +76,17 @@ struct Sub {
     at: Pos,
 }
 
-const SUB_COLUMNS: [&str; 6] = [
-    "submission_id",
-    "problem_id",
-    "user_id",
-    "verdict",
-    "verdict_tx",
-    "verdict_seq",
-];
+const SUBS: SubTable = SubTable {
+    name: "problem_stats_submissions",
+    columns: &[
+        "submission_id",
+        "problem_id",
+        "user_id",
+        "verdict",
+        "verdict_tx",
+        "verdict_seq",
+    ],
+};
 
 const COUNT_COLUMNS: [&str; 6] = [
     "problem_id",
@@ -99,16 +101,13 @@ const COUNT_COLUMNS: [&str; 6] = [
 type Pair = (ProblemId, UserId);
 
 impl Sub {
-    /// Takes the verdict `kind`, recorded at `at`, unless the verdict it has
-    /// is as new; returns the submission as it was when it took it.
-    fn judge(&mut self, kind: VerdictKind, at: Pos) -> Option<Sub> {
-        if at <= self.at {
-            return None;
+    fn created(c: &Creation) -> Self {
+        Sub {
+            problem: c.problem,
+            user: c.user,
+            verdict: None,
+            at: NO_POS,
         }
-        let before = *self;
-        self.verdict = Some(kind);
-        self.at = at;
-        Some(before)
     }
 
     fn pair(&self) -> Pair {
@@ -127,66 +126,24 @@ impl Sub {
     }
 }
 
-/// What a verdict adds to a problem's (judged, accepted) counts.
-fn share(verdict: Option<VerdictKind>) -> (i64, i64) {
-    match verdict {
-        None | Some(VerdictKind::InternalError) => (0, 0),
-        Some(VerdictKind::Accepted) => (1, 1),
-        Some(_) => (1, 0),
+impl Judge for Sub {
+    fn verdict_at(&mut self) -> &mut Pos {
+        &mut self.at
+    }
+
+    fn judge(&mut self, verdict: &Verdict) {
+        self.verdict = Some(verdict.kind);
     }
 }
 
-/// What an event did to a submission.
-enum Change {
-    Created(SubmissionId, Sub),
-    /// A newer verdict: the submission before it and after.
-    Judged(SubmissionId, Sub, Sub),
-}
-
-/// Applies one event to `subs`, which holds every submission it may
-/// concern, and tells `changed` what it did: the batch path and the
-/// rebuild's fold both go through here, so they agree on what an event
-/// does. A submission is created once (a re-delivered creation changes
-/// nothing); a verdict applies only if newer than the one it has; a
-/// rejudge request counts for nothing until its verdict comes.
-fn apply(
-    subs: &mut Subs<Sub>,
-    envelope: &Envelope,
-    mut changed: impl FnMut(Change) -> Result<()>,
-) -> Result<()> {
-    let Event::Submission(event) = &envelope.event else {
-        return Ok(());
-    };
-    match event {
-        SubmissionEvent::SubmissionRejudgeRequested { .. } => Ok(()),
-        SubmissionEvent::SubmissionCreated {
-            submission_id,
-            user_id,
-            problem_id,
-            ..
-        } => match subs.add(*submission_id, || Sub {
-            problem: *problem_id,
-            user: *user_id,
-            verdict: None,
-            at: NO_POS,
-        }) {
-            Some(sub) => changed(Change::Created(*submission_id, *sub)),
-            None => Ok(()),
-        },
-        SubmissionEvent::SubmissionJudged {
-            submission_id,
-            verdict,
-            ..
-        } => {
-            let sub = subs
-                .get_mut(submission_id)
-                .ok_or_else(|| never_created(*submission_id))?;
-            match sub.judge(verdict.kind, pos(envelope.cursor)) {
-                Some(before) => changed(Change::Judged(*submission_id, before, *sub)),
-                None => Ok(()),
-            }
-        }
-    }
+fn sub_from(row: &AnyRow) -> Result<Sub> {
+    let verdict: Option<String> = row.try_get(3)?;
+    Ok(Sub {
+        problem: parse("problem_id", &text(row, 1)?)?,
+        user: parse("user_id", &text(row, 2)?)?,
+        verdict: verdict.as_deref().map(verdict_kind).transpose()?,
+        at: (int(row, 4)?, int(row, 5)?),
+    })
 }
 
 /// A problem's counters, or deltas to them.
@@ -258,28 +215,8 @@ async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
         return Ok(());
     }
     let mut subs: Subs<Sub> = Subs::default();
-    for row in select_in(
-        conn,
-        &format!(
-            "SELECT {} FROM problem_stats_submissions WHERE",
-            SUB_COLUMNS.join(", ")
-        ),
-        &["submission_id"],
-        &ids.iter()
-            .map(|id| vec![uuid_text(&id.0)])
-            .collect::<Vec<_>>(),
-    )
-    .await?
-    {
-        let verdict: Option<String> = row.try_get(3)?;
-        let sub = Sub {
-            problem: parse("problem_id", &text(&row, 1)?)?,
-            user: parse("user_id", &text(&row, 2)?)?,
-            verdict: verdict.as_deref().map(verdict_kind).transpose()?,
-            at: (int(&row, 4)?, int(&row, 5)?),
-        };
-        subs.add(parse("submission_id", &text(&row, 0)?)?, || sub);
-    }
+    subs.read(conn, &SUBS, &["submission_id"], &id_keys(&ids), sub_from)
+        .await?;
     let mut attempts: HashMap<Pair, Attempt> = HashMap::new();
     for row in select_in(
         conn,
@@ -308,7 +245,7 @@ async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
     let mut counts: BTreeMap<ProblemId, Counts> = BTreeMap::new();
     let mut verdicts: BTreeMap<(ProblemId, &'static str), i64> = BTreeMap::new();
     for envelope in events {
-        apply(&mut subs, envelope, |change| {
+        subs.apply(envelope, Sub::created, |change| {
             match change {
                 Change::Created(id, sub) => {
                     dirty.insert(id);
@@ -325,17 +262,16 @@ async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
                 }
                 Change::Judged(id, before, after) => {
                     dirty.insert(id);
-                    let (old_judged, old_accepted) = share(before.verdict);
-                    let (judged, accepted) = share(after.verdict);
+                    let (judged, accepted) = share_moved(before.verdict, after.verdict);
                     let c = counts.entry(after.problem).or_default();
-                    c.judged += judged - old_judged;
-                    c.accepted += accepted - old_accepted;
-                    if accepted != old_accepted {
+                    c.judged += judged;
+                    c.accepted += accepted;
+                    if accepted != 0 {
                         let a = attempts
                             .get_mut(&after.pair())
                             .ok_or_else(|| never_created(id))?;
                         let had = a.accepted;
-                        a.accepted += accepted - old_accepted;
+                        a.accepted += accepted;
                         a.dirty = true;
                         c.solvers += (a.accepted > 0) as i64 - (had > 0) as i64;
                     }
@@ -351,22 +287,11 @@ async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
         })?;
     }
 
-    if !dirty.is_empty() {
-        let rows: Vec<Vec<V>> = dirty
-            .iter()
-            .filter_map(|id| subs.get(id).map(|s| s.row(*id)))
-            .collect();
-        insert(
-            conn,
-            &format!(
-                "INSERT INTO problem_stats_submissions ({})",
-                SUB_COLUMNS.join(", ")
-            ),
-            &replace_others(&SUB_COLUMNS, &["submission_id"]),
-            &rows,
-        )
-        .await?;
-    }
+    let rows: Vec<Vec<V>> = dirty
+        .iter()
+        .filter_map(|id| subs.get(id).map(|s| s.row(*id)))
+        .collect();
+    SUBS.upsert(conn, &rows).await?;
     let rows: Vec<Vec<V>> = attempts
         .iter()
         .filter(|(_, a)| a.dirty || !a.stored)
@@ -442,11 +367,7 @@ struct ProblemStatsFold {
 
 impl Fold for ProblemStatsFold {
     fn fold(&mut self, events: &[Envelope]) -> Result<()> {
-        for envelope in events {
-            // What changed is in the submissions already.
-            apply(&mut self.subs, envelope, |_| Ok(()))?;
-        }
-        Ok(())
+        self.subs.fold(events, Sub::created)
     }
 
     fn rows(&self) -> usize {
@@ -458,15 +379,8 @@ impl Fold for ProblemStatsFold {
     fn write<'a>(&'a mut self, conn: &'a mut dyn Sink) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let subs = std::mem::take(&mut self.subs).into_sorted();
-            insert_all(
-                conn,
-                &format!(
-                    "INSERT INTO problem_stats_submissions ({})",
-                    SUB_COLUMNS.join(", ")
-                ),
-                &mut subs.iter().map(|(id, s)| s.row(*id)),
-            )
-            .await?;
+            SUBS.insert_all(conn, &mut subs.iter().map(|(id, s)| s.row(*id)))
+                .await?;
 
             let mut users: HashMap<Pair, i64, IdHash> = HashMap::default();
             let mut counts: HashMap<ProblemId, Counts, IdHash> = HashMap::default();
@@ -618,8 +532,20 @@ pub async fn catalogue(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::fold_check::*;
+
     #[tokio::test]
-    async fn problem_stats_folded_equal_problem_stats_applied_in_batches() {
-        crate::ranking::fold_check::fold_equals_batches(&super::ProblemStats).await;
+    async fn the_fold_leaves_the_rows_batches_leave() {
+        for seed in 0..20 {
+            fold_equals_batches(&ProblemStats, &tied_history(seed, 400)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn the_fold_fails_like_batches() {
+        for seed in 0..20 {
+            fold_fails_like_batches(&ProblemStats, &tied_history(seed, 400)).await;
+        }
     }
 }

@@ -18,21 +18,21 @@
 //! or takes a newer verdict, so re-applied events change nothing.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use domain::submission::{SubmissionEvent, VerdictKind};
-use domain::{Event, SubmissionId, UserId};
+use domain::submission::{Verdict, VerdictKind};
+use domain::{SubmissionId, UserId};
 use futures::future::BoxFuture;
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use crate::fold::{
+    Change, Creation, IdHash, Judge, SubTable, Subs, id_keys, submission_ids, uuid_text,
+};
 use crate::queries::{corrupt, parse};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::batch::{
-    NO_POS, Pos, V, add_others, insert, insert_all, int, keys, pos, replace_others, select_in, text,
-};
-use crate::leaderboard::uuid_text;
+use crate::batch::{NO_POS, Pos, V, add_others, insert, insert_all, int, text};
 use crate::{
-    Envelope, Fold, Projection, ReadDb, Result, Sink, date_day, day_date, from_micros, micros,
-    never_created, utc_day,
+    Envelope, Fold, Projection, ReadDb, Result, Sink, date_day, day_date, from_micros, utc_day,
 };
 
 #[derive(Debug)]
@@ -68,34 +68,123 @@ impl Projection for Profiles {
     }
 }
 
-#[derive(Debug, Clone)]
+/// A submission as the profiles know it: its current verdict and where in
+/// the log that verdict was.
+#[derive(Debug, Clone, Copy)]
 struct Sub {
-    user: String,
-    slug: String,
+    user: UserId,
+    /// Its problem's slug, in [`Slugs`].
+    slug: u32,
     created_at: i64,
-    day: i64,
     verdict: Option<VerdictKind>,
     runtime: Option<i64>,
     memory: Option<i64>,
     at: Pos,
-    dirty: bool,
 }
 
-const SUB_COLUMNS: [&str; 10] = [
-    "submission_id",
-    "user_id",
-    "problem_slug",
-    "created_at",
-    "day",
-    "verdict",
-    "runtime_ms",
-    "memory_kb",
-    "verdict_tx",
-    "verdict_seq",
-];
+const SUBS: SubTable = SubTable {
+    name: "profile_submissions",
+    columns: &[
+        "submission_id",
+        "user_id",
+        "problem_slug",
+        "created_at",
+        "day",
+        "verdict",
+        "runtime_ms",
+        "memory_kb",
+        "verdict_tx",
+        "verdict_seq",
+    ],
+};
 
-/// What a verdict adds to the user's (judged, accepted) counts.
-fn share(verdict: Option<VerdictKind>) -> (i64, i64) {
+impl Sub {
+    fn created(c: &Creation, slugs: &mut Slugs) -> Self {
+        Sub {
+            user: c.user,
+            slug: slugs.intern(c.slug),
+            created_at: c.created_at,
+            verdict: None,
+            runtime: None,
+            memory: None,
+            at: NO_POS,
+        }
+    }
+
+    /// The UTC day it was made.
+    fn day(&self) -> i64 {
+        utc_day(self.created_at)
+    }
+
+    fn row(&self, id: SubmissionId, slugs: &Slugs) -> Vec<V> {
+        vec![
+            uuid_text(&id.0),
+            uuid_text(&self.user.0),
+            slugs.get(self.slug).into(),
+            self.created_at.into(),
+            self.day().into(),
+            V::OT(self.verdict.map(|k| k.as_str().to_string())),
+            V::OI(self.runtime),
+            V::OI(self.memory),
+            self.at.0.into(),
+            self.at.1.into(),
+        ]
+    }
+}
+
+impl Judge for Sub {
+    fn verdict_at(&mut self) -> &mut Pos {
+        &mut self.at
+    }
+
+    fn judge(&mut self, verdict: &Verdict) {
+        self.verdict = Some(verdict.kind);
+        self.runtime = Some(verdict.runtime_ms as i64);
+        self.memory = Some(verdict.memory_kb as i64);
+    }
+}
+
+fn sub_from(row: &AnyRow, slugs: &mut Slugs) -> Result<Sub> {
+    let verdict: Option<String> = row.try_get(5)?;
+    Ok(Sub {
+        user: parse("user_id", &text(row, 1)?)?,
+        slug: slugs.intern(&text(row, 2)?),
+        created_at: int(row, 3)?,
+        verdict: verdict.as_deref().map(verdict_kind).transpose()?,
+        runtime: row.try_get(6)?,
+        memory: row.try_get(7)?,
+        at: (int(row, 8)?, int(row, 9)?),
+    })
+}
+
+/// Problem slugs, each held once: a fold holds a slug per submission, and
+/// most submissions share theirs with many others.
+#[derive(Debug, Default)]
+struct Slugs {
+    list: Vec<String>,
+    index: HashMap<String, u32>,
+}
+
+impl Slugs {
+    fn intern(&mut self, slug: &str) -> u32 {
+        if let Some(&i) = self.index.get(slug) {
+            return i;
+        }
+        let i = self.list.len() as u32;
+        self.list.push(slug.to_string());
+        self.index.insert(slug.to_string(), i);
+        i
+    }
+
+    fn get(&self, i: u32) -> &str {
+        &self.list[i as usize]
+    }
+}
+
+/// What a submission's verdict adds to the (judged, accepted) counts it is
+/// counted in, here and in problem stats and analytics: the judge's own
+/// failure (`InternalError`) is neither, so it never lowers acceptance.
+pub(crate) fn share(verdict: Option<VerdictKind>) -> (i64, i64) {
     match verdict {
         None | Some(VerdictKind::InternalError) => (0, 0),
         Some(VerdictKind::Accepted) => (1, 1),
@@ -103,149 +192,65 @@ fn share(verdict: Option<VerdictKind>) -> (i64, i64) {
     }
 }
 
+/// How a submission's new verdict moves the (judged, accepted) counts: the
+/// old one's share out, its own in.
+pub(crate) fn share_moved(old: Option<VerdictKind>, new: Option<VerdictKind>) -> (i64, i64) {
+    let ((old_judged, old_accepted), (judged, accepted)) = (share(old), share(new));
+    (judged - old_judged, accepted - old_accepted)
+}
+
 /// Folds a batch: submissions with their current verdicts, and the per-user
 /// and per-day counters moved by deltas (a new verdict takes the old one's
 /// share out and puts its own in).
 #[tracing::instrument(skip_all, fields(events = events.len()))]
 async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
-    let ids: BTreeSet<String> = events
-        .iter()
-        .filter_map(|e| match &e.event {
-            Event::Submission(
-                SubmissionEvent::SubmissionCreated { submission_id, .. }
-                | SubmissionEvent::SubmissionJudged { submission_id, .. },
-            ) => Some(submission_id.to_string()),
-            _ => None,
-        })
-        .collect();
+    let ids = submission_ids(events);
     if ids.is_empty() {
         return Ok(());
     }
-    let mut subs: HashMap<String, Sub> = HashMap::new();
-    for row in select_in(
-        conn,
-        &format!(
-            "SELECT {} FROM profile_submissions WHERE",
-            SUB_COLUMNS.join(", ")
-        ),
-        &["submission_id"],
-        &keys(&ids),
-    )
-    .await?
-    {
-        let verdict: Option<String> = row.try_get(5)?;
-        subs.insert(
-            text(&row, 0)?,
-            Sub {
-                user: text(&row, 1)?,
-                slug: text(&row, 2)?,
-                created_at: int(&row, 3)?,
-                day: int(&row, 4)?,
-                verdict: verdict.as_deref().map(verdict_kind).transpose()?,
-                runtime: row.try_get(6)?,
-                memory: row.try_get(7)?,
-                at: (int(&row, 8)?, int(&row, 9)?),
-                dirty: false,
-            },
-        );
-    }
+    let mut slugs = Slugs::default();
+    let mut subs: Subs<Sub> = Subs::default();
+    subs.read(conn, &SUBS, &["submission_id"], &id_keys(&ids), |row| {
+        sub_from(row, &mut slugs)
+    })
+    .await?;
+    let mut dirty: BTreeSet<SubmissionId> = BTreeSet::new();
     // user -> (submissions, judged, accepted); (user, day) -> (submissions, accepted).
-    let mut stats: BTreeMap<String, (i64, i64, i64)> = BTreeMap::new();
-    let mut days: BTreeMap<(String, i64), (i64, i64)> = BTreeMap::new();
+    let mut stats: BTreeMap<UserId, (i64, i64, i64)> = BTreeMap::new();
+    let mut days: BTreeMap<(UserId, i64), (i64, i64)> = BTreeMap::new();
     for envelope in events {
-        let Event::Submission(event) = &envelope.event else {
-            continue;
-        };
-        match event {
-            // Counted when its verdict comes.
-            SubmissionEvent::SubmissionRejudgeRequested { .. } => {}
-            SubmissionEvent::SubmissionCreated {
-                submission_id,
-                user_id,
-                problem_slug,
-                at,
-                ..
-            } => {
-                let id = submission_id.to_string();
-                if subs.contains_key(&id) {
-                    continue;
+        subs.apply(
+            envelope,
+            |c| Sub::created(c, &mut slugs),
+            |change| {
+                match change {
+                    Change::Created(id, sub) => {
+                        dirty.insert(id);
+                        stats.entry(sub.user).or_default().0 += 1;
+                        days.entry((sub.user, sub.day())).or_default().0 += 1;
+                    }
+                    Change::Judged(id, before, after) => {
+                        dirty.insert(id);
+                        let (judged, accepted) = share_moved(before.verdict, after.verdict);
+                        let s = stats.entry(after.user).or_default();
+                        s.1 += judged;
+                        s.2 += accepted;
+                        days.entry((after.user, after.day())).or_default().1 += accepted;
+                    }
                 }
-                let created_at = micros(*at);
-                let sub = Sub {
-                    user: user_id.to_string(),
-                    slug: problem_slug.clone(),
-                    created_at,
-                    day: utc_day(created_at),
-                    verdict: None,
-                    runtime: None,
-                    memory: None,
-                    at: NO_POS,
-                    dirty: true,
-                };
-                stats.entry(sub.user.clone()).or_default().0 += 1;
-                days.entry((sub.user.clone(), sub.day)).or_default().0 += 1;
-                subs.insert(id, sub);
-            }
-            SubmissionEvent::SubmissionJudged {
-                submission_id,
-                verdict,
-                ..
-            } => {
-                let at = pos(envelope.cursor);
-                let sub = subs
-                    .get_mut(&submission_id.to_string())
-                    .ok_or_else(|| never_created(*submission_id))?;
-                if at <= sub.at {
-                    continue;
-                }
-                let (old_judged, old_accepted) = share(sub.verdict);
-                let (judged, accepted) = share(Some(verdict.kind));
-                let s = stats.entry(sub.user.clone()).or_default();
-                s.1 += judged - old_judged;
-                s.2 += accepted - old_accepted;
-                days.entry((sub.user.clone(), sub.day)).or_default().1 += accepted - old_accepted;
-                sub.verdict = Some(verdict.kind);
-                sub.runtime = Some(verdict.runtime_ms as i64);
-                sub.memory = Some(verdict.memory_kb as i64);
-                sub.at = at;
-                sub.dirty = true;
-            }
-        }
+                Ok(())
+            },
+        )?;
     }
-    let dirty: Vec<Vec<V>> = subs
+    let rows: Vec<Vec<V>> = dirty
         .iter()
-        .filter(|(_, s)| s.dirty)
-        .map(|(id, s)| {
-            vec![
-                id.into(),
-                (&s.user).into(),
-                (&s.slug).into(),
-                s.created_at.into(),
-                s.day.into(),
-                V::OT(s.verdict.map(|k| k.as_str().to_string())),
-                V::OI(s.runtime),
-                V::OI(s.memory),
-                s.at.0.into(),
-                s.at.1.into(),
-            ]
-        })
+        .filter_map(|id| subs.get(id).map(|s| s.row(*id, &slugs)))
         .collect();
-    if !dirty.is_empty() {
-        insert(
-            conn,
-            &format!(
-                "INSERT INTO profile_submissions ({})",
-                SUB_COLUMNS.join(", ")
-            ),
-            &replace_others(&SUB_COLUMNS, &["submission_id"]),
-            &dirty,
-        )
-        .await?;
-    }
+    SUBS.upsert(conn, &rows).await?;
     let rows: Vec<Vec<V>> = stats
         .iter()
         .filter(|(_, d)| **d != (0, 0, 0))
-        .map(|(u, d)| vec![u.into(), d.0.into(), d.1.into(), d.2.into()])
+        .map(|(u, d)| vec![uuid_text(&u.0), d.0.into(), d.1.into(), d.2.into()])
         .collect();
     if !rows.is_empty() {
         let columns = ["user_id", "submissions", "judged", "accepted"];
@@ -260,7 +265,7 @@ async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
     let rows: Vec<Vec<V>> = days
         .iter()
         .filter(|(_, d)| **d != (0, 0))
-        .map(|((u, day), d)| vec![u.into(), (*day).into(), d.0.into(), d.1.into()])
+        .map(|((u, day), d)| day_row(u, *day, d.0, d.1))
         .collect();
     if !rows.is_empty() {
         let columns = ["user_id", "day", "submissions", "accepted"];
@@ -275,6 +280,15 @@ async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
     Ok(())
 }
 
+fn day_row(user: &UserId, day: i64, submissions: i64, accepted: i64) -> Vec<V> {
+    vec![
+        uuid_text(&user.0),
+        day.into(),
+        submissions.into(),
+        accepted.into(),
+    ]
+}
+
 /// The whole projection folded in memory for a rebuild: every submission
 /// with its current verdict. The counters are derived from those when
 /// written: summing each submission's share of its current verdict gives
@@ -282,88 +296,14 @@ async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
 /// exists from their first submission on, as it does there.
 #[derive(Debug, Default)]
 struct ProfilesFold {
-    subs: HashMap<SubmissionId, FoldedSub>,
-    /// Problem slugs, each stored once: submissions hold an index.
-    slugs: Vec<String>,
-    slug_index: HashMap<String, u32>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct FoldedSub {
-    user: UserId,
-    slug: u32,
-    created_at: i64,
-    verdict: Option<VerdictKind>,
-    runtime: Option<i64>,
-    memory: Option<i64>,
-    at: Pos,
-}
-
-impl ProfilesFold {
-    fn slug(&mut self, slug: &str) -> u32 {
-        if let Some(&i) = self.slug_index.get(slug) {
-            return i;
-        }
-        let i = self.slugs.len() as u32;
-        self.slugs.push(slug.to_string());
-        self.slug_index.insert(slug.to_string(), i);
-        i
-    }
+    subs: Subs<Sub>,
+    slugs: Slugs,
 }
 
 impl Fold for ProfilesFold {
     fn fold(&mut self, events: &[Envelope]) -> Result<()> {
-        for envelope in events {
-            let Event::Submission(event) = &envelope.event else {
-                continue;
-            };
-            match event {
-                // Counted when its verdict comes.
-                SubmissionEvent::SubmissionRejudgeRequested { .. } => {}
-                SubmissionEvent::SubmissionCreated {
-                    submission_id,
-                    user_id,
-                    problem_slug,
-                    at,
-                    ..
-                } => {
-                    if self.subs.contains_key(submission_id) {
-                        continue;
-                    }
-                    let slug = self.slug(problem_slug);
-                    self.subs.insert(
-                        *submission_id,
-                        FoldedSub {
-                            user: *user_id,
-                            slug,
-                            created_at: micros(*at),
-                            verdict: None,
-                            runtime: None,
-                            memory: None,
-                            at: NO_POS,
-                        },
-                    );
-                }
-                SubmissionEvent::SubmissionJudged {
-                    submission_id,
-                    verdict,
-                    ..
-                } => {
-                    let sub = self
-                        .subs
-                        .get_mut(submission_id)
-                        .ok_or_else(|| never_created(*submission_id))?;
-                    let at = pos(envelope.cursor);
-                    if at > sub.at {
-                        sub.verdict = Some(verdict.kind);
-                        sub.runtime = Some(verdict.runtime_ms as i64);
-                        sub.memory = Some(verdict.memory_kb as i64);
-                        sub.at = at;
-                    }
-                }
-            }
-        }
-        Ok(())
+        let slugs = &mut self.slugs;
+        self.subs.fold(events, |c| Sub::created(c, slugs))
     }
 
     fn rows(&self) -> usize {
@@ -376,14 +316,12 @@ impl Fold for ProfilesFold {
         // Everything is derived before the first write, so that each table's
         // rows can then be moved out of owned vectors (closures over borrowed
         // rows would make the future not `Send`).
-        let mut subs: Vec<(SubmissionId, FoldedSub)> =
-            std::mem::take(&mut self.subs).into_iter().collect();
-        subs.sort_unstable_by_key(|(id, _)| *id);
+        let subs = std::mem::take(&mut self.subs).into_sorted();
         // Each day's counts, judged too, so that a user's are their days' sums.
-        let mut days: HashMap<(UserId, i64), ProfileStats> = HashMap::new();
+        let mut days: HashMap<(UserId, i64), ProfileStats, IdHash> = HashMap::default();
         for (_, s) in &subs {
             let (judged, accepted) = share(s.verdict);
-            let d = days.entry((s.user, utc_day(s.created_at))).or_default();
+            let d = days.entry((s.user, s.day())).or_default();
             d.submissions += 1;
             d.judged += judged;
             d.accepted += accepted;
@@ -405,30 +343,9 @@ impl Fold for ProfilesFold {
             })
             .collect();
         let slugs = std::mem::take(&mut self.slugs);
-        self.slug_index = HashMap::new();
         Box::pin(async move {
-            insert_all(
-                conn,
-                &format!(
-                    "INSERT INTO profile_submissions ({})",
-                    SUB_COLUMNS.join(", ")
-                ),
-                &mut subs.into_iter().map(|(id, s)| {
-                    vec![
-                        uuid_text(&id.0),
-                        uuid_text(&s.user.0),
-                        (&slugs[s.slug as usize]).into(),
-                        s.created_at.into(),
-                        utc_day(s.created_at).into(),
-                        V::OT(s.verdict.map(|k| k.as_str().to_string())),
-                        V::OI(s.runtime),
-                        V::OI(s.memory),
-                        s.at.0.into(),
-                        s.at.1.into(),
-                    ]
-                }),
-            )
-            .await?;
+            SUBS.insert_all(conn, &mut subs.into_iter().map(|(id, s)| s.row(id, &slugs)))
+                .await?;
             insert_all(
                 conn,
                 "INSERT INTO profile_stats (user_id, submissions, judged, accepted)",
@@ -438,14 +355,9 @@ impl Fold for ProfilesFold {
             insert_all(
                 conn,
                 "INSERT INTO profile_days (user_id, day, submissions, accepted)",
-                &mut days.into_iter().map(|((user, day), d)| {
-                    vec![
-                        uuid_text(&user.0),
-                        day.into(),
-                        d.submissions.into(),
-                        d.accepted.into(),
-                    ]
-                }),
+                &mut days
+                    .into_iter()
+                    .map(|((user, day), d)| day_row(&user, day, d.submissions, d.accepted)),
             )
             .await
         })
@@ -619,25 +531,16 @@ pub async fn recent(db: &ReadDb, user: UserId, limit: i64) -> Result<Vec<RecentS
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::leaderboard::fold_check::*;
+    use crate::fold_check::*;
 
     #[tokio::test]
     async fn the_fold_leaves_the_rows_batches_leave() {
-        fold_equals_batches(
-            &Profiles,
-            &history(1_500),
-            &[
-                ("profile_submissions", "submission_id"),
-                ("profile_stats", "user_id"),
-                ("profile_days", "user_id, day"),
-            ],
-        )
-        .await;
+        fold_equals_batches(&Profiles, &history(1_500)).await;
     }
 
     #[tokio::test]
     async fn the_fold_rejects_a_verdict_for_no_submission() {
-        fold_fails_like_batches(&Profiles).await;
+        fold_fails_like_batches(&Profiles, &history(40)).await;
     }
 
     #[test]

@@ -13,23 +13,23 @@
 //! accepted run takes its place (or the user leaves the ranking).
 
 use chrono::{DateTime, Utc};
-use domain::submission::{SubmissionEvent, Verdict, VerdictKind};
-use domain::{Event, ProblemId, SubmissionId, UserId};
+use domain::submission::{Verdict, VerdictKind};
+use domain::{ProblemId, SubmissionId, UserId};
 use futures::future::BoxFuture;
 use sqlx::{AnyConnection, Row};
 
 use crate::distribution::{Distribution, share_above};
-use crate::leaderboard::uuid_text;
+use crate::fold::{
+    Change, Creation, IdHash, Judge, SubTable, Subs, id_keys, submission_ids, uuid_text,
+};
 use crate::queries::parse;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::batch::{
-    NO_POS, Pos, V, add_others, delete_in, insert, insert_all, int, pos, replace_others, select_in,
-    text,
+    NO_POS, Pos, V, add_others, delete_in, insert, insert_all, int, replace_others, select_in, text,
 };
-use crate::{Envelope, Fold, Projection, ReadDb, Result, Sink, from_micros, micros, never_created};
+use crate::{Envelope, Fold, Projection, ReadDb, Result, Sink, from_micros};
 
 #[derive(Debug)]
 pub struct Ranking;
@@ -69,99 +69,6 @@ impl Projection for Ranking {
     }
 }
 
-/// Hashes the folds' keys: ids the server made (time-ordered or random, never
-/// chosen by a client) and small tuples of them, for which a folded multiply
-/// mixes well enough and costs a fraction of SipHash.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-
-    #[inline]
-    fn write_u64(&mut self, n: u64) {
-        let product =
-            u128::from(self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835);
-        self.0 = (product as u64) ^ ((product >> 64) as u64);
-    }
-
-    #[inline]
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-pub(crate) type IdHash = BuildHasherDefault<IdHasher>;
-
-/// Submissions by id, in the order they were added. A fold's hot loop looks
-/// ids up in an index of small entries rather than in a table of whole rows
-/// (about three times faster over a million events), and a rebuild's list,
-/// appended to in log order, is nearly in id order already (ids are
-/// time-ordered) when it is sorted for writing.
-#[derive(Debug)]
-pub(crate) struct Subs<T> {
-    index: HashMap<SubmissionId, u32, IdHash>,
-    list: Vec<(SubmissionId, T)>,
-}
-
-impl<T> Default for Subs<T> {
-    fn default() -> Self {
-        Self {
-            index: HashMap::default(),
-            list: Vec::new(),
-        }
-    }
-}
-
-impl<T> Subs<T> {
-    pub(crate) fn get(&self, id: &SubmissionId) -> Option<&T> {
-        self.index.get(id).map(|&i| &self.list[i as usize].1)
-    }
-
-    pub(crate) fn get_mut(&mut self, id: &SubmissionId) -> Option<&mut T> {
-        self.index.get(id).map(|&i| &mut self.list[i as usize].1)
-    }
-
-    /// Adds `id` with what `value` makes, unless it is there already: then
-    /// it keeps what it has and this returns `None`.
-    pub(crate) fn add(&mut self, id: SubmissionId, value: impl FnOnce() -> T) -> Option<&mut T> {
-        let Entry::Vacant(e) = self.index.entry(id) else {
-            return None;
-        };
-        let i = u32::try_from(self.list.len()).expect("fewer than 2^32 submissions in memory");
-        e.insert(i);
-        self.list.push((id, value()));
-        self.list.last_mut().map(|(_, v)| v)
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.list.len()
-    }
-
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &(SubmissionId, T)> {
-        self.list.iter()
-    }
-
-    /// Every submission, in id order (primary-key order).
-    pub(crate) fn into_sorted(self) -> Vec<(SubmissionId, T)> {
-        let mut list = self.list;
-        // Stable: it finds the long ascending runs a log makes in linear time.
-        list.sort_by_key(|(id, _)| *id);
-        list
-    }
-}
-
 /// A submission as the ranking knows it: its current verdict and where in
 /// the log that verdict was.
 #[derive(Debug, Clone, Copy)]
@@ -175,17 +82,20 @@ struct Sub {
     at: Pos,
 }
 
-const SUB_COLUMNS: [&str; 9] = [
-    "submission_id",
-    "problem_id",
-    "user_id",
-    "created_at",
-    "accepted",
-    "runtime_ms",
-    "memory_kb",
-    "verdict_tx",
-    "verdict_seq",
-];
+const SUBS: SubTable = SubTable {
+    name: "ranking_submissions",
+    columns: &[
+        "submission_id",
+        "problem_id",
+        "user_id",
+        "created_at",
+        "accepted",
+        "runtime_ms",
+        "memory_kb",
+        "verdict_tx",
+        "verdict_seq",
+    ],
+};
 
 const BEST_COLUMNS: [&str; 6] = [
     "problem_id",
@@ -204,18 +114,16 @@ type Run = (i64, i64, i64, SubmissionId);
 type Pair = (ProblemId, UserId);
 
 impl Sub {
-    /// Takes `verdict`, recorded at `at`, unless the verdict it has is as
-    /// new; returns the submission as it was when it took it.
-    fn judge(&mut self, verdict: &Verdict, at: Pos) -> Option<Sub> {
-        if at <= self.at {
-            return None;
+    fn created(c: &Creation) -> Self {
+        Sub {
+            problem: c.problem,
+            user: c.user,
+            created_at: c.created_at,
+            accepted: false,
+            runtime: 0,
+            memory: 0,
+            at: NO_POS,
         }
-        let before = *self;
-        self.accepted = verdict.kind == VerdictKind::Accepted;
-        self.runtime = verdict.runtime_ms as i64;
-        self.memory = verdict.memory_kb as i64;
-        self.at = at;
-        Some(before)
     }
 
     fn pair(&self) -> Pair {
@@ -241,74 +149,28 @@ impl Sub {
     }
 }
 
-fn sub_from(row: &sqlx::any::AnyRow) -> Result<(SubmissionId, Sub)> {
-    Ok((
-        parse("submission_id", &text(row, 0)?)?,
-        Sub {
-            problem: parse("problem_id", &text(row, 1)?)?,
-            user: parse("user_id", &text(row, 2)?)?,
-            created_at: int(row, 3)?,
-            accepted: int(row, 4)? == 1,
-            runtime: int(row, 5)?,
-            memory: int(row, 6)?,
-            at: (int(row, 7)?, int(row, 8)?),
-        },
-    ))
-}
-
-/// What an event did to a submission.
-enum Change {
-    Created(SubmissionId),
-    /// A newer verdict: the submission before it and after.
-    Judged(SubmissionId, Sub, Sub),
-}
-
-/// Applies one event to `subs`, which holds every submission it may
-/// concern, and tells `changed` what it did: the batch path and the
-/// rebuild's fold both go through here, so they agree on what an event
-/// does. A submission is created once (a re-delivered creation changes
-/// nothing); a verdict applies only if newer than the one it has; a
-/// rejudge request counts for nothing until its verdict comes.
-fn apply(subs: &mut Subs<Sub>, envelope: &Envelope, mut changed: impl FnMut(Change)) -> Result<()> {
-    let Event::Submission(event) = &envelope.event else {
-        return Ok(());
-    };
-    match event {
-        SubmissionEvent::SubmissionRejudgeRequested { .. } => {}
-        SubmissionEvent::SubmissionCreated {
-            submission_id,
-            user_id,
-            problem_id,
-            at,
-            ..
-        } => {
-            let created = subs.add(*submission_id, || Sub {
-                problem: *problem_id,
-                user: *user_id,
-                created_at: micros(*at),
-                accepted: false,
-                runtime: 0,
-                memory: 0,
-                at: NO_POS,
-            });
-            if created.is_some() {
-                changed(Change::Created(*submission_id));
-            }
-        }
-        SubmissionEvent::SubmissionJudged {
-            submission_id,
-            verdict,
-            ..
-        } => {
-            let sub = subs
-                .get_mut(submission_id)
-                .ok_or_else(|| never_created(*submission_id))?;
-            if let Some(before) = sub.judge(verdict, pos(envelope.cursor)) {
-                changed(Change::Judged(*submission_id, before, *sub));
-            }
-        }
+impl Judge for Sub {
+    fn verdict_at(&mut self) -> &mut Pos {
+        &mut self.at
     }
-    Ok(())
+
+    fn judge(&mut self, verdict: &Verdict) {
+        self.accepted = verdict.kind == VerdictKind::Accepted;
+        self.runtime = verdict.runtime_ms as i64;
+        self.memory = verdict.memory_kb as i64;
+    }
+}
+
+fn sub_from(row: &sqlx::any::AnyRow) -> Result<Sub> {
+    Ok(Sub {
+        problem: parse("problem_id", &text(row, 1)?)?,
+        user: parse("user_id", &text(row, 2)?)?,
+        created_at: int(row, 3)?,
+        accepted: int(row, 4)? == 1,
+        runtime: int(row, 5)?,
+        memory: int(row, 6)?,
+        at: (int(row, 7)?, int(row, 8)?),
+    })
 }
 
 /// Each user's best accepted run per problem, among `subs`.
@@ -353,73 +215,49 @@ fn pair_key((problem, user): &Pair) -> Vec<V> {
 /// back by a rejudge.
 #[tracing::instrument(skip_all, fields(events = events.len()))]
 async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
-    let ids: BTreeSet<SubmissionId> = events
-        .iter()
-        .filter_map(|e| match &e.event {
-            Event::Submission(
-                SubmissionEvent::SubmissionCreated { submission_id, .. }
-                | SubmissionEvent::SubmissionJudged { submission_id, .. },
-            ) => Some(*submission_id),
-            _ => None,
-        })
-        .collect();
+    let ids = submission_ids(events);
     if ids.is_empty() {
         return Ok(());
     }
-    let select = format!(
-        "SELECT {} FROM ranking_submissions WHERE",
-        SUB_COLUMNS.join(", ")
-    );
-    let id_keys: Vec<Vec<V>> = ids.iter().map(|id| vec![uuid_text(&id.0)]).collect();
     let mut subs: Subs<Sub> = Subs::default();
-    for row in select_in(conn, &select, &["submission_id"], &id_keys).await? {
-        let (id, sub) = sub_from(&row)?;
-        subs.add(id, || sub);
-    }
+    subs.read(conn, &SUBS, &["submission_id"], &id_keys(&ids), sub_from)
+        .await?;
     let mut dirty: BTreeSet<SubmissionId> = BTreeSet::new();
     let mut runtimes: BTreeMap<(ProblemId, i64), i64> = BTreeMap::new();
     let mut memory: BTreeMap<(ProblemId, i64), i64> = BTreeMap::new();
     // Per (problem, user) touched: whether an accepted run was taken back.
     let mut touched: BTreeMap<Pair, bool> = BTreeMap::new();
     for envelope in events {
-        apply(&mut subs, envelope, |change| match change {
-            Change::Created(id) => {
-                dirty.insert(id);
-            }
-            Change::Judged(id, before, after) => {
-                dirty.insert(id);
-                if before.accepted {
-                    *runtimes
-                        .entry((before.problem, before.runtime))
-                        .or_default() -= 1;
-                    *memory.entry((before.problem, before.memory)).or_default() -= 1;
-                    touched.insert(before.pair(), true);
+        subs.apply(envelope, Sub::created, |change| {
+            match change {
+                Change::Created(id, _) => {
+                    dirty.insert(id);
                 }
-                if after.accepted {
-                    *runtimes.entry((after.problem, after.runtime)).or_default() += 1;
-                    *memory.entry((after.problem, after.memory)).or_default() += 1;
-                    touched.entry(after.pair()).or_insert(false);
+                Change::Judged(id, before, after) => {
+                    dirty.insert(id);
+                    if before.accepted {
+                        *runtimes
+                            .entry((before.problem, before.runtime))
+                            .or_default() -= 1;
+                        *memory.entry((before.problem, before.memory)).or_default() -= 1;
+                        touched.insert(before.pair(), true);
+                    }
+                    if after.accepted {
+                        *runtimes.entry((after.problem, after.runtime)).or_default() += 1;
+                        *memory.entry((after.problem, after.memory)).or_default() += 1;
+                        touched.entry(after.pair()).or_insert(false);
+                    }
                 }
             }
+            Ok(())
         })?;
     }
 
-    if !dirty.is_empty() {
-        let rows: Vec<Vec<V>> = dirty
-            .iter()
-            .filter_map(|id| subs.get(id).map(|s| s.row(*id)))
-            .collect();
-        insert(
-            conn,
-            &format!(
-                "INSERT INTO ranking_submissions ({})",
-                SUB_COLUMNS.join(", ")
-            ),
-            &replace_others(&SUB_COLUMNS, &["submission_id"]),
-            &rows,
-        )
-        .await?;
-    }
+    let rows: Vec<Vec<V>> = dirty
+        .iter()
+        .filter_map(|id| subs.get(id).map(|s| s.row(*id)))
+        .collect();
+    SUBS.upsert(conn, &rows).await?;
     write_counts(conn, "ranking_runtimes", "runtime_ms", &runtimes).await?;
     write_counts(conn, "ranking_memory", "memory_kb", &memory).await?;
     if touched.is_empty() {
@@ -457,10 +295,14 @@ async fn fold(conn: &mut AnyConnection, events: &[Envelope]) -> Result<()> {
         .collect();
     if !taken_back.is_empty() {
         // Every run of those users on those problems: the best is chosen again.
-        for row in select_in(conn, &select, &["problem_id", "user_id"], &taken_back).await? {
-            let (id, sub) = sub_from(&row)?;
-            subs.add(id, || sub);
-        }
+        subs.read(
+            conn,
+            &SUBS,
+            &["problem_id", "user_id"],
+            &taken_back,
+            sub_from,
+        )
+        .await?;
     }
     let candidates = best_runs(subs.iter());
     let (mut upserts, mut deletes) = (vec![], vec![]);
@@ -556,11 +398,7 @@ struct RankingFold {
 
 impl Fold for RankingFold {
     fn fold(&mut self, events: &[Envelope]) -> Result<()> {
-        for envelope in events {
-            // What changed is in the submissions already.
-            apply(&mut self.subs, envelope, |_| {})?;
-        }
-        Ok(())
+        self.subs.fold(events, Sub::created)
     }
 
     fn rows(&self) -> usize {
@@ -572,15 +410,8 @@ impl Fold for RankingFold {
     fn write<'a>(&'a mut self, conn: &'a mut dyn Sink) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let subs = std::mem::take(&mut self.subs).into_sorted();
-            insert_all(
-                conn,
-                &format!(
-                    "INSERT INTO ranking_submissions ({})",
-                    SUB_COLUMNS.join(", ")
-                ),
-                &mut subs.iter().map(|(id, s)| s.row(*id)),
-            )
-            .await?;
+            SUBS.insert_all(conn, &mut subs.iter().map(|(id, s)| s.row(*id)))
+                .await?;
 
             let mut best: Vec<(Pair, Run)> = best_runs(&subs).into_iter().collect();
             best.sort_unstable_by_key(|(pair, _)| *pair);
@@ -890,270 +721,22 @@ pub async fn is_best(db: &ReadDb, problem: ProblemId, submission: SubmissionId) 
     Ok(found.is_some())
 }
 
-/// Checks that a projection's fold, written into empty tables, leaves what
-/// its batch path leaves, on pseudo-random histories; problem_stats shares
-/// these.
 #[cfg(test)]
-pub(crate) mod fold_check {
-    use chrono::TimeZone;
-    use domain::submission::{SubmissionEvent, Verdict, VerdictKind};
-    use domain::{Event, ProblemId, RejudgeId, SubmissionId, UserId};
-    use sqlx::pool::PoolConnection;
-    use sqlx::{Any, AnyConnection, Column, Row};
-    use store::Cursor;
-    use uuid::Uuid;
+mod tests {
+    use super::*;
+    use crate::fold_check::*;
 
-    use crate::{Envelope, Error, Projection, ReadDb};
-
-    pub(crate) struct Rng(u64);
-
-    impl Rng {
-        pub(crate) fn new(seed: u64) -> Self {
-            Self(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-        }
-
-        pub(crate) fn below(&mut self, n: u64) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (self.0 >> 33) % n
-        }
-    }
-
-    fn envelope(log: &[Envelope], rng: &mut Rng, event: SubmissionEvent) -> Envelope {
-        Envelope {
-            // Strictly increasing, as the log's are, with seq varying.
-            cursor: Cursor {
-                tx: log.len() as u64 + 1,
-                seq: rng.below(3),
-            },
-            stream: "s".into(),
-            recorded_at: chrono::Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
-            event: Event::Submission(event),
-        }
-    }
-
-    /// Submissions of a few users on a few problems, with ids in no
-    /// particular order and times, runtimes and memory peaks that often tie;
-    /// verdicts, rejudge requests and rejudges (back and forth between
-    /// accepted and not), and creations delivered again.
-    pub(crate) fn history(seed: u64, len: usize) -> Vec<Envelope> {
-        let mut rng = Rng::new(seed);
-        let users: Vec<UserId> = (1..=4).map(|i| UserId(Uuid::from_u128(i << 64))).collect();
-        let problems: Vec<ProblemId> = (1..=3)
-            .map(|i| ProblemId(Uuid::from_u128(i << 100)))
-            .collect();
-        let kinds = [
-            VerdictKind::Accepted,
-            VerdictKind::Accepted,
-            VerdictKind::WrongAnswer,
-            VerdictKind::InternalError,
-            VerdictKind::TimeLimitExceeded,
-            VerdictKind::CompileError,
-        ];
-        let mut created: Vec<SubmissionEvent> = vec![];
-        let mut log: Vec<Envelope> = vec![];
-        while log.len() < len {
-            let roll = rng.below(10);
-            let event = if created.is_empty() || roll < 3 {
-                let event = SubmissionEvent::SubmissionCreated {
-                    submission_id: SubmissionId(Uuid::from_u128(
-                        ((rng.below(1 << 30) as u128) << 90) | created.len() as u128,
-                    )),
-                    user_id: users[rng.below(users.len() as u64) as usize],
-                    problem_id: problems[rng.below(problems.len() as u64) as usize],
-                    problem_slug: "p".into(),
-                    problem_version: 1,
-                    language: "python3".into(),
-                    code: String::new(),
-                    at: chrono::Utc
-                        .timestamp_opt(1_700_000_000 + rng.below(4) as i64, 0)
-                        .unwrap(),
-                };
-                created.push(event.clone());
-                event
-            } else {
-                let SubmissionEvent::SubmissionCreated {
-                    submission_id,
-                    user_id,
-                    problem_id,
-                    at,
-                    ..
-                } = created[rng.below(created.len() as u64) as usize].clone()
-                else {
-                    unreachable!("only creations are kept")
-                };
-                match roll {
-                    3 => created[rng.below(created.len() as u64) as usize].clone(),
-                    4 => SubmissionEvent::SubmissionRejudgeRequested {
-                        submission_id,
-                        user_id,
-                        problem_id,
-                        problem_slug: "p".into(),
-                        rejudge_id: RejudgeId(Uuid::from_u128(7)),
-                        problem_version: 1,
-                        previous_verdict: VerdictKind::Accepted,
-                        at,
-                    },
-                    _ => SubmissionEvent::SubmissionJudged {
-                        submission_id,
-                        user_id,
-                        problem_id,
-                        problem_slug: "p".into(),
-                        problem_version: 1,
-                        verdict: Verdict {
-                            kind: kinds[rng.below(kinds.len() as u64) as usize],
-                            passed: 0,
-                            total: 0,
-                            runtime_ms: 10 + rng.below(3) as u32,
-                            memory_kb: 100 + rng.below(3),
-                            tests: vec![],
-                            failed_example: None,
-                            message: None,
-                        },
-                        at,
-                        rejudge_id: None,
-                    },
-                }
-            };
-            log.push(envelope(&log, &mut rng, event));
-        }
-        log
-    }
-
-    /// Every row of every table of `projection`, sorted, as text.
-    async fn dump(conn: &mut AnyConnection, projection: &dyn Projection) -> Vec<Vec<String>> {
-        let mut out = vec![];
-        for table in projection.tables() {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT * FROM {table}")))
-                .fetch_all(&mut *conn)
-                .await
-                .unwrap();
-            let mut rows: Vec<Vec<String>> = rows
-                .iter()
-                .map(|row| {
-                    let mut cells = vec![table.to_string()];
-                    for (i, column) in row.columns().iter().enumerate() {
-                        let value = match row.try_get::<Option<i64>, _>(i) {
-                            Ok(v) => format!("{v:?}"),
-                            Err(_) => format!("{:?}", row.try_get::<Option<String>, _>(i).unwrap()),
-                        };
-                        cells.push(format!("{}={value}", column.name()));
-                    }
-                    cells
-                })
-                .collect();
-            rows.sort();
-            out.extend(rows);
-        }
-        out
-    }
-
-    /// The projection's tables, emptied.
-    async fn empty(db: &ReadDb, projection: &dyn Projection) -> PoolConnection<Any> {
-        let mut conn = db.pool.acquire().await.unwrap();
-        for table in projection.tables() {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
-                .execute(&mut *conn)
-                .await
-                .unwrap();
-        }
-        conn
-    }
-
-    async fn batched(
-        db: &ReadDb,
-        projection: &dyn Projection,
-        log: &[Envelope],
-        rng: &mut Rng,
-    ) -> Result<Vec<Vec<String>>, Error> {
-        let mut conn = empty(db, projection).await;
-        let mut done = 0;
-        while done < log.len() {
-            let end = log.len().min(done + 1 + rng.below(30) as usize);
-            projection.apply_batch(&mut conn, &log[done..end]).await?;
-            if rng.below(4) == 0 {
-                // Delivered again, from somewhere before: at least once.
-                let from = rng.below(end as u64 + 1) as usize;
-                projection.apply_batch(&mut conn, &log[from..end]).await?;
-            }
-            done = end;
-        }
-        Ok(dump(&mut conn, projection).await)
-    }
-
-    async fn folded(
-        db: &ReadDb,
-        projection: &dyn Projection,
-        log: &[Envelope],
-        rng: &mut Rng,
-    ) -> Result<Vec<Vec<String>>, Error> {
-        let mut conn = empty(db, projection).await;
-        let mut fold = projection.fold().expect("a fold");
-        for part in log.chunks(1 + rng.below(50) as usize) {
-            fold.fold(part)?;
-        }
-        assert!(fold.rows() <= log.len());
-        fold.write(&mut *conn).await?;
-        Ok(dump(&mut conn, projection).await)
-    }
-
-    /// Folding any prefix of many histories and writing it leaves what
-    /// applying that prefix in batches (some delivered twice) leaves; and
-    /// a verdict for a submission never created fails both the same way.
-    pub(crate) async fn fold_equals_batches(projection: &dyn Projection) {
-        let (left, right) = (
-            ReadDb::open_memory().await.unwrap(),
-            ReadDb::open_memory().await.unwrap(),
-        );
+    #[tokio::test]
+    async fn the_fold_leaves_the_rows_batches_leave() {
         for seed in 0..20 {
-            let log = history(seed, 400);
-            let mut rng = Rng::new(seed + 1000);
-            for len in [0, 1, 2, 7, 40, 1 + rng.below(399) as usize, 400] {
-                let prefix = &log[..len];
-                let want = batched(&left, projection, prefix, &mut rng).await.unwrap();
-                let got = folded(&right, projection, prefix, &mut rng).await.unwrap();
-                assert_eq!(got, want, "seed {seed}, the first {len} events");
-                if len == 400 {
-                    assert!(
-                        want.iter().filter(|r| r[0] != want[0][0]).count() > 0,
-                        "tables beside the submissions' have rows"
-                    );
-                }
-            }
-            let mut orphan = log[..50].to_vec();
-            let mut verdict = log
-                .iter()
-                .find(|e| {
-                    matches!(
-                        e.event,
-                        Event::Submission(SubmissionEvent::SubmissionJudged { .. })
-                    )
-                })
-                .unwrap()
-                .clone();
-            if let Event::Submission(SubmissionEvent::SubmissionJudged { submission_id, .. }) =
-                &mut verdict.event
-            {
-                *submission_id = SubmissionId(Uuid::from_u128(u128::MAX));
-            }
-            verdict.cursor = Cursor { tx: 10_000, seq: 0 };
-            orphan.push(verdict);
-            let want = batched(&left, projection, &orphan, &mut rng).await;
-            let got = folded(&right, projection, &orphan, &mut rng).await;
-            assert!(
-                matches!(
-                    (&want, &got),
-                    (Err(Error::Corrupt(a)), Err(Error::Corrupt(b))) if a == b
-                ),
-                "{want:?} {got:?}"
-            );
+            fold_equals_batches(&Ranking, &tied_history(seed, 400)).await;
         }
     }
 
     #[tokio::test]
-    async fn the_ranking_folded_equals_the_ranking_applied_in_batches() {
-        fold_equals_batches(&super::Ranking).await;
+    async fn the_fold_fails_like_batches() {
+        for seed in 0..20 {
+            fold_fails_like_batches(&Ranking, &tied_history(seed, 400)).await;
+        }
     }
 }

@@ -27,8 +27,7 @@ use store::{Cursor, SharedStore, StoredEvent};
 use uuid::Uuid;
 
 use crate::runner::{
-    SAVE_CHECKPOINT, apply_envelopes, begin_write, decode_owned, decode_text, lock_checkpoints,
-    save_checkpoint,
+    SAVE_CHECKPOINT, apply_envelopes, begin_write, decode_text, lock_checkpoints, save_checkpoint,
 };
 use crate::{Envelope, Error, Fold, Projection, ReadBackend, ReadDb, Result};
 
@@ -883,7 +882,7 @@ async fn swap_on(
     let (mut end, mut caught_up) = (built.end, 0u64);
     loop {
         let page = store
-            .read_all(end, PAGE)
+            .read_all_text(end, PAGE)
             .await
             .map_err(Error::LogUnreadable)?;
         let Some(last) = page.last().map(|e| e.cursor) else {
@@ -892,7 +891,7 @@ async fn swap_on(
         caught_up += page.len() as u64;
         let page = page
             .into_iter()
-            .map(decode_owned)
+            .map(decode_text)
             .collect::<Result<Vec<_>>>()?;
         let from = end;
         apply_envelopes(&mut tx, projections, &page, |_| from).await?;

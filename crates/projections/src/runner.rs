@@ -379,23 +379,6 @@ pub(crate) fn decode(e: &RecordedEvent) -> Result<Envelope> {
     })
 }
 
-/// [`decode`] for an event the caller no longer needs: no copy of its data.
-pub(crate) fn decode_owned(e: RecordedEvent) -> Result<Envelope> {
-    let event =
-        domain::codec::decode(&e.event_type, e.schema_version, e.data).map_err(|source| {
-            Error::Decode {
-                cursor: e.cursor,
-                source,
-            }
-        })?;
-    Ok(Envelope {
-        cursor: e.cursor,
-        stream: e.stream,
-        recorded_at: e.recorded_at,
-        event,
-    })
-}
-
 /// [`decode`] from the payload's text, for a replay reading the whole log.
 pub(crate) fn decode_text(e: StoredEvent) -> Result<Envelope> {
     let event =

@@ -60,8 +60,16 @@ impl SqliteSink {
             rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(std::time::Duration::from_secs(60))?;
+        // Like the scratch files' own connections (journal and syncs are
+        // settings of a connection, not of the file): a failed build is
+        // thrown away whole. A database in WAL mode keeps its journal.
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            conn.execute_batch("PRAGMA journal_mode = OFF")?;
+        }
         conn.execute_batch(
-            "PRAGMA cache_size = -1048576; PRAGMA temp_store = MEMORY; BEGIN IMMEDIATE",
+            "PRAGMA synchronous = OFF; PRAGMA cache_size = -1048576; \
+             PRAGMA temp_store = MEMORY; BEGIN IMMEDIATE",
         )?;
         Ok(Self { conn })
     }

@@ -9,10 +9,10 @@ use futures::future::BoxFuture;
 use sqlx::AnyConnection;
 
 use std::borrow::Borrow;
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
-use crate::batch::{NO_POS, Pos, V, insert, insert_all, int, keys, pos, select_in, text};
+use crate::batch::{NO_POS, Pos, V, insert, insert_all, int, pos, select_in, text};
+use crate::fold::{Subs, id_keys, submission_ids};
 use crate::{Envelope, Fold, Projection, Result, Sink, micros, never_created};
 
 #[derive(Debug)]
@@ -48,16 +48,7 @@ impl Projection for Submissions {
         events: &'a [Envelope],
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let ids: BTreeSet<String> = events
-                .iter()
-                .filter_map(|e| match &e.event {
-                    Event::Submission(
-                        SubmissionEvent::SubmissionCreated { submission_id, .. }
-                        | SubmissionEvent::SubmissionJudged { submission_id, .. },
-                    ) => Some(submission_id.to_string()),
-                    _ => None,
-                })
-                .collect();
+            let ids = submission_ids(events);
             if ids.is_empty() {
                 return Ok(());
             }
@@ -66,58 +57,43 @@ impl Projection for Submissions {
                 conn,
                 "SELECT submission_id, verdict_tx, verdict_seq FROM submissions WHERE",
                 &["submission_id"],
-                &keys(&ids),
+                &id_keys(&ids),
             )
             .await?
             {
                 stored.insert(text(&row, 0)?, (int(&row, 1)?, int(&row, 2)?));
             }
-            let mut fresh: Vec<(SubmissionId, Row<&Verdict>)> = vec![];
-            let mut fresh_at: HashMap<String, usize> = HashMap::new();
+            let mut fresh: Subs<Row<&Verdict>> = Subs::default();
             let mut later: BTreeMap<String, Judged<&Verdict>> = BTreeMap::new();
             for envelope in events {
                 let Event::Submission(event) = &envelope.event else {
                     continue;
                 };
-                match event {
-                    // The earlier verdict stands until the new one comes.
-                    SubmissionEvent::SubmissionRejudgeRequested { .. } => {}
-                    SubmissionEvent::SubmissionCreated { submission_id, .. } => {
-                        let id = submission_id.to_string();
-                        if stored.contains_key(&id) || fresh_at.contains_key(&id) {
-                            continue;
-                        }
-                        fresh_at.insert(id, fresh.len());
-                        fresh.push((*submission_id, Row::created(event)));
-                    }
-                    SubmissionEvent::SubmissionJudged { submission_id, .. } => {
-                        let id = submission_id.to_string();
+                let id = subject(event).to_string();
+                match (event, stored.get(&id)) {
+                    (_, None) => apply(&mut fresh, envelope, |judged| judged)?,
+                    // Made in an earlier batch: only a newer verdict changes its row.
+                    (SubmissionEvent::SubmissionJudged { .. }, Some(&had)) => {
                         let at = pos(envelope.cursor);
-                        if let Some(&i) = fresh_at.get(&id) {
-                            let row = &mut fresh[i].1;
-                            if row.older_than(at) {
-                                row.judged = Some(Judged::of(event, at));
-                            }
-                        } else if let Some(&had) = stored.get(&id) {
-                            if at > had {
-                                later.insert(id, Judged::of(event, at));
-                            }
-                        } else {
-                            return Err(never_created(*submission_id));
+                        if at > had {
+                            later.insert(id, Judged::of(event, at));
                         }
                     }
+                    (_, Some(_)) => {}
                 }
             }
-            if !fresh.is_empty() {
-                let rows: Vec<Vec<V>> = fresh.into_iter().map(|(id, row)| row.values(id)).collect();
-                insert(
-                    conn,
-                    &format!("INSERT INTO submissions ({})", COLUMNS.join(", ")),
-                    "ON CONFLICT (submission_id) DO NOTHING",
-                    &rows,
-                )
-                .await?;
-            }
+            let rows: Vec<Vec<V>> = fresh
+                .into_sorted()
+                .into_iter()
+                .map(|(id, row)| row.values(id))
+                .collect();
+            insert(
+                conn,
+                &format!("INSERT INTO submissions ({})", COLUMNS.join(", ")),
+                "ON CONFLICT (submission_id) DO NOTHING",
+                &rows,
+            )
+            .await?;
             for (id, judged) in later {
                 let sets: Vec<String> = VERDICT_COLUMNS
                     .iter()
@@ -148,6 +124,46 @@ impl Projection for Submissions {
             Ok(())
         })
     }
+}
+
+/// The submission an event is about.
+fn subject(event: &SubmissionEvent) -> SubmissionId {
+    match event {
+        SubmissionEvent::SubmissionCreated { submission_id, .. }
+        | SubmissionEvent::SubmissionJudged { submission_id, .. }
+        | SubmissionEvent::SubmissionRejudgeRequested { submission_id, .. } => *submission_id,
+    }
+}
+
+/// Applies one event to `rows` as to an empty table: a submission's first
+/// creation makes its row, and its latest verdict by position is the one it
+/// holds, as `keep` keeps it. The batch path (for the submissions a batch
+/// makes) and the rebuild's fold both go through here.
+fn apply<'e, T: Borrow<Verdict>>(
+    rows: &mut Subs<Row<T>>,
+    envelope: &'e Envelope,
+    keep: impl FnOnce(Judged<&'e Verdict>) -> Judged<T>,
+) -> Result<()> {
+    let Event::Submission(event) = &envelope.event else {
+        return Ok(());
+    };
+    match event {
+        // The earlier verdict stands until the new one comes.
+        SubmissionEvent::SubmissionRejudgeRequested { .. } => {}
+        SubmissionEvent::SubmissionCreated { submission_id, .. } => {
+            rows.add(*submission_id, || Row::created(event));
+        }
+        SubmissionEvent::SubmissionJudged { submission_id, .. } => {
+            let row = rows
+                .get_mut(submission_id)
+                .ok_or_else(|| never_created(*submission_id))?;
+            let at = pos(envelope.cursor);
+            if row.older_than(at) {
+                row.judged = Some(keep(Judged::of(event, at)));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The columns of `submissions`, in the order rows are built.
@@ -341,41 +357,13 @@ impl<T: Borrow<Verdict>> Judged<T> {
 /// The whole table folded in memory, for a rebuild into an empty one.
 #[derive(Debug, Default)]
 struct SubmissionsFold {
-    /// In the order they were made: about key order, since ids are
-    /// time-ordered, so sorting them is cheap; and growing a vector moves
-    /// its rows less than growing a map would.
-    rows: Vec<(SubmissionId, Row<Verdict>)>,
-    index: HashMap<SubmissionId, usize>,
+    rows: Subs<Row<Verdict>>,
 }
 
 impl Fold for SubmissionsFold {
-    /// As `apply_batch` over empty tables: a submission's first creation
-    /// makes its row, and its latest verdict by position is the one it holds.
     fn fold(&mut self, events: &[Envelope]) -> Result<()> {
         for envelope in events {
-            let Event::Submission(event) = &envelope.event else {
-                continue;
-            };
-            match event {
-                SubmissionEvent::SubmissionRejudgeRequested { .. } => {}
-                SubmissionEvent::SubmissionCreated { submission_id, .. } => {
-                    if let Entry::Vacant(vacant) = self.index.entry(*submission_id) {
-                        vacant.insert(self.rows.len());
-                        self.rows.push((*submission_id, Row::created(event)));
-                    }
-                }
-                SubmissionEvent::SubmissionJudged { submission_id, .. } => {
-                    let at = pos(envelope.cursor);
-                    let &i = self
-                        .index
-                        .get(submission_id)
-                        .ok_or_else(|| never_created(*submission_id))?;
-                    let row = &mut self.rows[i].1;
-                    if row.older_than(at) {
-                        row.judged = Some(Judged::of(event, at).owned());
-                    }
-                }
-            }
+            apply(&mut self.rows, envelope, Judged::owned)?;
         }
         Ok(())
     }
@@ -385,10 +373,7 @@ impl Fold for SubmissionsFold {
     }
 
     fn write<'a>(&'a mut self, conn: &'a mut dyn Sink) -> BoxFuture<'a, Result<()>> {
-        self.index = HashMap::new();
-        let mut rows = std::mem::take(&mut self.rows);
-        // Stable: it merges the runs already in order rather than sorting anew.
-        rows.sort_by_key(|(id, _)| *id);
+        let rows = std::mem::take(&mut self.rows).into_sorted();
         Box::pin(async move {
             let head = format!("INSERT INTO submissions ({})", COLUMNS.join(", "));
             insert_all(
@@ -404,20 +389,15 @@ impl Fold for SubmissionsFold {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::leaderboard::fold_check::*;
+    use crate::fold_check::*;
 
     #[tokio::test]
     async fn the_fold_leaves_the_rows_batches_leave() {
-        fold_equals_batches(
-            &Submissions,
-            &history(1_500),
-            &[("submissions", "submission_id")],
-        )
-        .await;
+        fold_equals_batches(&Submissions, &history(1_500)).await;
     }
 
     #[tokio::test]
     async fn the_fold_fails_like_batches() {
-        fold_fails_like_batches(&Submissions).await;
+        fold_fails_like_batches(&Submissions, &history(40)).await;
     }
 }

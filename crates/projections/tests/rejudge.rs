@@ -312,6 +312,26 @@ async fn a_history_with_rejudges(log: &Log, runner: &mut Runner) {
     log.edit(problems[0], Difficulty::Medium, 3).await;
 }
 
+/// The whole log through every projection into `target` (and `lanes`).
+async fn rebuild_all(
+    target: &ReadDb,
+    lanes: &[ReadDb],
+    store: &store::SharedStore,
+    limits: replay::Limits,
+) -> replay::Built {
+    replay::rebuild_with(
+        target,
+        lanes,
+        store,
+        &projections::all(),
+        Until::End,
+        limits,
+        &mut |_, _| {},
+    )
+    .await
+    .unwrap()
+}
+
 /// The projections with an in-memory fold, in application order.
 const FOLDED: [&str; 6] = [
     "submissions",
@@ -342,15 +362,7 @@ async fn replay_and_batches_equal_event_by_event_after_rejudges(db: Db) {
     );
 
     let rebuilt = db.read("rebuilt").await;
-    let built = replay::rebuild(
-        &rebuilt,
-        &log.store,
-        &projections::all(),
-        Until::End,
-        &mut |_, _| {},
-    )
-    .await
-    .unwrap();
+    let built = rebuild_all(&rebuilt, &[], &log.store, replay::Limits::default()).await;
     assert_eq!(built.folded, FOLDED, "the heavy projections fold in memory");
     assert_eq!(
         dump(&rebuilt, &FED).await,
@@ -362,17 +374,13 @@ async fn replay_and_batches_equal_event_by_event_after_rejudges(db: Db) {
     // the rest of the log is applied page by page on top.
     for (page, fold_rows) in [(7, 40), (1, 0), (50, 400)] {
         let rebuilt = db.read(&format!("budget{page}")).await;
-        let built = replay::rebuild_with(
+        let built = rebuild_all(
             &rebuilt,
             &[],
             &log.store,
-            &projections::all(),
-            Until::End,
             replay::Limits { page, fold_rows },
-            &mut |_, _| {},
         )
-        .await
-        .unwrap();
+        .await;
         assert_eq!(built.folded, FOLDED);
         assert_eq!(
             dump(&rebuilt, &FED).await,
@@ -384,17 +392,13 @@ async fn replay_and_batches_equal_event_by_event_after_rejudges(db: Db) {
     // Written over lanes in parallel: each projection lands whole in one
     // database, and each equals the live one.
     let (target, lane) = (db.read("target").await, db.read("lane").await);
-    let built = replay::rebuild_with(
+    let built = rebuild_all(
         &target,
         std::slice::from_ref(&lane),
         &log.store,
-        &projections::all(),
-        Until::End,
         replay::Limits::default(),
-        &mut |_, _| {},
     )
-    .await
-    .unwrap();
+    .await;
     let lanes: Vec<usize> = FOLDED.iter().map(|p| built.lane(p)).collect();
     assert!(lanes.contains(&0) && lanes.contains(&1), "{lanes:?}");
     for name in FED {
@@ -412,15 +416,7 @@ async fn replay_and_batches_equal_event_by_event_after_rejudges(db: Db) {
     }
 
     // Tables that already hold rows are never folded over.
-    let built = replay::rebuild(
-        &rebuilt,
-        &log.store,
-        &projections::all(),
-        Until::End,
-        &mut |_, _| {},
-    )
-    .await
-    .unwrap();
+    let built = rebuild_all(&rebuilt, &[], &log.store, replay::Limits::default()).await;
     assert!(built.folded.is_empty(), "{:?}", built.folded);
     assert_eq!(
         dump(&rebuilt, &FED).await,
