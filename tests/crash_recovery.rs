@@ -223,6 +223,53 @@ async fn kill_9_mid_stream_loses_nothing_and_duplicates_nothing() {
     // Usernames stay reserved across the restart.
     let v = post_graphql(&client, &server.url, None, "mutation { register(username: \"ada\", email: \"other@example.org\", password: \"correct horse battery\") { token } }", json!({})).await.unwrap();
     assert_eq!(code(&v), "CONFLICT");
+
+    // `pydojo replay` rebuilds every read model while the server runs and
+    // swaps them in; the server then answers exactly as before.
+    let out = Command::new(env!("CARGO_BIN_EXE_pydojo"))
+        .args(["replay", "--data-dir"])
+        .arg(dir.path())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("replayed users, problems, submissions")
+            && stdout.contains("folded in memory")
+            && stdout.contains("swapped in at"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("events/s overall"), "{stderr}");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".replay-"))
+        .collect();
+    assert!(leftovers.is_empty(), "shadow files left: {leftovers:?}");
+    let v = post_graphql(
+        &client,
+        &server.url,
+        Some(&token),
+        "{ mySubmissions(limit: 100) { id } }",
+        json!({}),
+    )
+    .await
+    .unwrap();
+    let after: std::collections::HashSet<String> = v["data"]["mySubmissions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        after,
+        unique.into_iter().cloned().collect(),
+        "the replay changed the submissions"
+    );
 }
 
 struct KillOnDrop(Child);

@@ -358,6 +358,17 @@ pub async fn rebuild_with(
         let writing = Instant::now();
         // Every lane writes on a connection of its own, the target's too.
         drop(conn);
+        if !folds.is_empty() {
+            // The log is through; this part can take seconds with no
+            // progress to show.
+            tracing::info!(
+                events = done,
+                rows = folds.iter().map(|(_, f)| f.rows()).sum::<usize>(),
+                projections = ?folds.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
+                lanes = (1 + lanes.len()).min(folds.len()),
+                "writing the folded projections"
+            );
+        }
         let lane_of = write_lanes(target, lanes, folds, end).await?;
         tracing::info!(
             events = done,
