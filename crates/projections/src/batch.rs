@@ -77,29 +77,60 @@ fn is_postgres(conn: &AnyConnection) -> bool {
 
 /// Splits `rows` into runs that fit one statement each.
 fn chunks(conn: &AnyConnection, rows: &[Vec<V>]) -> Vec<Range<usize>> {
-    // On SQLite a few thousand values per statement already make the
-    // per-statement cost negligible; much bigger statements only make big
-    // allocations (and glibc's malloc consolidates its heap for each).
-    let (max_params, max_bytes) = if is_postgres(conn) {
-        (8_000, 7 * 1024)
-    } else {
-        (2_000, usize::MAX)
-    };
+    let mut budget = Budget::new(conn);
     let mut out = vec![];
-    let (mut start, mut params, mut bytes) = (0, 0, 0);
+    let mut start = 0;
     for (i, row) in rows.iter().enumerate() {
-        let size: usize = row.iter().map(V::size).sum();
-        if i > start && (params + row.len() > max_params || bytes + size > max_bytes) {
+        if budget.starts_a_statement(row) {
             out.push(start..i);
-            (start, params, bytes) = (i, 0, 0);
+            start = i;
         }
-        params += row.len();
-        bytes += size;
     }
     if start < rows.len() {
         out.push(start..rows.len());
     }
     out
+}
+
+/// What one statement may hold, and how much of it the rows so far use.
+struct Budget {
+    max_params: usize,
+    max_bytes: usize,
+    params: usize,
+    bytes: usize,
+}
+
+impl Budget {
+    fn new(conn: &AnyConnection) -> Self {
+        // On SQLite a few thousand values per statement already make the
+        // per-statement cost negligible; much bigger statements only make big
+        // allocations (and glibc's malloc consolidates its heap for each).
+        let (max_params, max_bytes) = if is_postgres(conn) {
+            (8_000, 7 * 1024)
+        } else {
+            (2_000, usize::MAX)
+        };
+        Self {
+            max_params,
+            max_bytes,
+            params: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Counts `row` in. True when the statement so far is full without it,
+    /// so that `row` starts the next one.
+    fn starts_a_statement(&mut self, row: &[V]) -> bool {
+        let size: usize = row.iter().map(V::size).sum();
+        let full = self.params > 0
+            && (self.params + row.len() > self.max_params || self.bytes + size > self.max_bytes);
+        if full {
+            (self.params, self.bytes) = (0, 0);
+        }
+        self.params += row.len();
+        self.bytes += size;
+        full
+    }
 }
 
 /// `($1, $2), ($3, $4)` for `rows` rows of `width` values; `(?, ?), (?, ?)`
@@ -177,43 +208,36 @@ pub(crate) async fn insert_rows(
     head: &str,
     rows: &mut (dyn Iterator<Item = Vec<V>> + Send),
 ) -> Result<()> {
-    let (max_params, max_bytes) = if is_postgres(conn) {
-        (8_000, 7 * 1024)
-    } else {
-        (2_000, usize::MAX)
-    };
+    let mut budget = Budget::new(conn);
     let mut part: Vec<Vec<V>> = Vec::new();
-    let (mut params, mut bytes) = (0, 0);
-    let mut full_statement: Option<String> = None;
-    loop {
-        let row = rows.next();
-        let full = row.as_ref().is_some_and(|row| {
-            !part.is_empty()
-                && (params + row.len() > max_params
-                    || bytes + row.iter().map(V::size).sum::<usize>() > max_bytes)
-        });
-        if (full || row.is_none()) && !part.is_empty() {
-            let sql = match &full_statement {
-                Some(sql) if full => sql.clone(),
-                _ => format!("{head} VALUES {}", tuples(conn, part.len(), part[0].len())),
-            };
-            bind_all(sqlx::query(sqlx::AssertSqlSafe(sql.clone())), &part)
-                .persistent(full && !is_postgres(conn))
-                .execute(&mut *conn)
-                .await?;
-            if full && full_statement.is_none() && !is_postgres(conn) {
-                full_statement = Some(sql);
-            }
+    for row in rows {
+        if budget.starts_a_statement(&row) {
+            insert_part(conn, head, &part, true).await?;
             part.clear();
-            (params, bytes) = (0, 0);
         }
-        let Some(row) = row else {
-            return Ok(());
-        };
-        params += row.len();
-        bytes += row.iter().map(V::size).sum::<usize>();
         part.push(row);
     }
+    if part.is_empty() {
+        return Ok(());
+    }
+    insert_part(conn, head, &part, false).await
+}
+
+/// One statement of [`insert_rows`]. Full ones all have the same text on
+/// SQLite (its budget counts values only), so they are prepared once.
+async fn insert_part(
+    conn: &mut AnyConnection,
+    head: &str,
+    part: &[Vec<V>],
+    full: bool,
+) -> Result<()> {
+    let sql = format!("{head} VALUES {}", tuples(conn, part.len(), part[0].len()));
+    let prepared = full && !is_postgres(conn);
+    bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), part)
+        .persistent(prepared)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// `ON CONFLICT (keys) DO UPDATE SET c = excluded.c` for every other column.

@@ -581,11 +581,7 @@ async fn secondary_indexes(
     let mut out = Vec::new();
     for table in tables {
         let rows: Vec<(String, String)> = match backend {
-            // Indexes SQLite makes for constraints have no SQL.
-            ReadBackend::Sqlite => sqlx::query_as(
-                "SELECT name, sql FROM sqlite_master \
-                 WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL",
-            ),
+            ReadBackend::Sqlite => sqlx::query_as(crate::sink::SQLITE_INDEXES),
             ReadBackend::Postgres => sqlx::query_as(
                 "SELECT i.indexname::text, i.indexdef::text FROM pg_indexes i \
                  WHERE i.schemaname = current_schema() AND i.tablename = $1 \

@@ -14,6 +14,12 @@ use sqlx::AnyConnection;
 use crate::batch::{V, insert_rows};
 use crate::{Error, Result};
 
+/// The secondary indexes on the table `$1` of a SQLite database, with the
+/// statements that make them: the indexes SQLite makes for constraints
+/// have no SQL.
+pub(crate) const SQLITE_INDEXES: &str = "SELECT name, sql FROM sqlite_master \
+     WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL";
+
 /// Takes a fold's rows, a table at a time.
 pub trait Sink: Send {
     /// Inserts every row `rows` yields with `{head} VALUES (…)`, where
@@ -83,10 +89,7 @@ impl SqliteSink {
     /// The secondary indexes on `table` (those SQLite did not make for a
     /// constraint): each one's name and the statement that makes it.
     pub(crate) fn indexes(&self, table: &str) -> Result<Vec<(String, String)>> {
-        let mut statement = self.conn.prepare(
-            "SELECT name, sql FROM sqlite_master \
-             WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL",
-        )?;
+        let mut statement = self.conn.prepare(SQLITE_INDEXES)?;
         let rows = statement.query_map([table], |row| Ok((row.get(0)?, row.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }

@@ -24,8 +24,19 @@ use crate::{
 };
 
 macro_rules! select {
-    ($rest:literal) => {
+    ($rest:expr) => {
         concat!("SELECT txid, seq, stream, version, event_id, event_type, schema_version, data, metadata, recorded_at FROM events ", $rest)
+    };
+}
+
+/// Up to `$3` events after the cursor (`$1`, `$2`) in log order, none
+/// from a transaction that an older one still running could come before
+/// (see the module docs): how every read of the whole log pages.
+macro_rules! visible_after {
+    () => {
+        "WHERE (txid, seq) > ($1, $2) \
+         AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+         ORDER BY txid, seq LIMIT $3"
     };
 }
 
@@ -57,6 +68,21 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
+    /// Rows of `sql`, a query ending in `visible_after!()`, after `after`.
+    async fn fetch_after(
+        &self,
+        sql: &'static str,
+        after: Cursor,
+        limit: usize,
+    ) -> Result<Vec<PgRow>> {
+        Ok(sqlx::query(sql)
+            .bind(after.tx as i64)
+            .bind(after.seq as i64)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     /// Connects, migrates the event tables and starts listening for appends.
     pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self> {
         let pool = PgPoolOptions::new()
@@ -350,16 +376,9 @@ impl EventStore for PostgresStore {
 
     fn read_all(&self, after: Cursor, limit: usize) -> BoxFuture<'_, Result<Vec<RecordedEvent>>> {
         Box::pin(async move {
-            let rows = sqlx::query(select!(
-                "WHERE (txid, seq) > ($1, $2) \
-                 AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
-                 ORDER BY txid, seq LIMIT $3"
-            ))
-            .bind(after.tx as i64)
-            .bind(after.seq as i64)
-            .bind(limit as i64)
-            .fetch_all(&self.pool)
-            .await?;
+            let rows = self
+                .fetch_after(select!(visible_after!()), after, limit)
+                .await?;
             rows.iter().map(decode_row).collect()
         })
     }
@@ -370,17 +389,12 @@ impl EventStore for PostgresStore {
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<StoredEvent>>> {
         Box::pin(async move {
-            let rows = sqlx::query(
+            let sql = concat!(
                 "SELECT txid, seq, stream, event_type, schema_version, data::text, recorded_at \
-                 FROM events WHERE (txid, seq) > ($1, $2) \
-                 AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
-                 ORDER BY txid, seq LIMIT $3",
-            )
-            .bind(after.tx as i64)
-            .bind(after.seq as i64)
-            .bind(limit as i64)
-            .fetch_all(&self.pool)
-            .await?;
+                 FROM events ",
+                visible_after!()
+            );
+            let rows = self.fetch_after(sql, after, limit).await?;
             rows.iter()
                 .map(|row| {
                     Ok(StoredEvent {
