@@ -23,6 +23,7 @@ use crate::context::{RequestCtx, Services, request, services};
 use crate::error::{Code, api_error, from_command, from_read, internal};
 use crate::live::{self, Heard};
 use crate::schema::page;
+use crate::schema::parse_id;
 use crate::subscription::{UpdateReason, session, until_expired};
 
 const DELETED: &str = "[deleted]";
@@ -43,11 +44,6 @@ fn audience(viewer: Option<&Actor>) -> Audience {
     } else {
         Audience::Users
     }
-}
-
-fn comment_id(id: &ID) -> async_graphql::Result<CommentId> {
-    id.parse()
-        .map_err(|_| api_error(Code::BadUserInput, "comment id is not a valid id"))
 }
 
 /// The published problem `slug` (any problem, for admins); NOT_FOUND else.
@@ -366,7 +362,12 @@ impl ForumQuery {
 
     /// One comment; null if there is none the caller may see.
     async fn comment(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Comment>> {
-        load(services(ctx), comment_id(&id)?, viewer(ctx)).await
+        load(
+            services(ctx),
+            parse_id::<CommentId>(&id, "comment")?,
+            viewer(ctx),
+        )
+        .await
     }
 }
 
@@ -392,7 +393,10 @@ impl ForumMutation {
     ) -> async_graphql::Result<Comment> {
         let s = services(ctx);
         let actor = actor(ctx)?;
-        let parent = parent_id.as_ref().map(comment_id).transpose()?;
+        let parent = parent_id
+            .as_ref()
+            .map(|p| parse_id::<CommentId>(p, "comment"))
+            .transpose()?;
         domain::forum::validate_body(&body).map_err(|e| crate::error::from_domain(&e))?;
         s.limiters.check_comment(actor.user_id)?;
         let done = s
@@ -414,7 +418,7 @@ impl ForumMutation {
     ) -> async_graphql::Result<Comment> {
         let s = services(ctx);
         let actor = actor(ctx)?;
-        let id = comment_id(&id)?;
+        let id = parse_id::<CommentId>(&id, "comment")?;
         domain::forum::validate_body(&body).map_err(|e| crate::error::from_domain(&e))?;
         s.limiters.check_comment(actor.user_id)?;
         let spoiler = match spoiler {
@@ -438,7 +442,7 @@ impl ForumMutation {
     async fn delete_comment(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Comment> {
         let s = services(ctx);
         let actor = actor(ctx)?;
-        let id = comment_id(&id)?;
+        let id = parse_id::<CommentId>(&id, "comment")?;
         let done = s
             .commands
             .delete_comment(actor, id)
@@ -458,7 +462,7 @@ impl ForumMutation {
     ) -> async_graphql::Result<Comment> {
         let s = services(ctx);
         let actor = request(ctx).admin()?;
-        let id = comment_id(&id)?;
+        let id = parse_id::<CommentId>(&id, "comment")?;
         let done = s
             .commands
             .hide_comment(actor, id, &reason)
@@ -472,7 +476,7 @@ impl ForumMutation {
     async fn unhide_comment(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Comment> {
         let s = services(ctx);
         let actor = request(ctx).admin()?;
-        let id = comment_id(&id)?;
+        let id = parse_id::<CommentId>(&id, "comment")?;
         let done = s
             .commands
             .unhide_comment(actor, id)
@@ -492,7 +496,7 @@ impl ForumMutation {
     ) -> async_graphql::Result<Comment> {
         let s = services(ctx);
         let actor = actor(ctx)?;
-        let id = comment_id(&id)?;
+        let id = parse_id::<CommentId>(&id, "comment")?;
         s.limiters.check_vote(actor.user_id)?;
         // The reply shows the comment: not one on a problem the voter may not
         // see (a draft, or one archived since). Its other rules are the

@@ -16,6 +16,7 @@ use projections::rejudges::{self, RejudgeView};
 use crate::context::{Services, request, services};
 use crate::error::{Code, api_error, from_command, from_read};
 use crate::live::{self, Heard, LiveEvent};
+use crate::schema::parse_id;
 use crate::subscription::{Items, session, until_expired};
 
 /// Which of a problem's judged submissions to judge again.
@@ -95,11 +96,6 @@ pub struct RejudgeStarted {
     pub skipped: i64,
 }
 
-fn parse_rejudge_id(id: &ID) -> async_graphql::Result<RejudgeId> {
-    id.parse()
-        .map_err(|_| api_error(Code::BadUserInput, "rejudge id is not a valid id"))
-}
-
 async fn load(s: &Services, id: RejudgeId) -> async_graphql::Result<Rejudge> {
     rejudges::rejudge(&s.db, id)
         .await
@@ -116,7 +112,7 @@ impl RejudgeQuery {
     /// Admins only. A rejudge's progress.
     async fn rejudge(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Rejudge> {
         request(ctx).admin()?;
-        load(services(ctx), parse_rejudge_id(&id)?).await
+        load(services(ctx), parse_id::<RejudgeId>(&id, "rejudge")?).await
     }
 
     /// Admins only. A problem's rejudges, newest first.
@@ -128,24 +124,17 @@ impl RejudgeQuery {
     ) -> async_graphql::Result<Vec<Rejudge>> {
         request(ctx).admin()?;
         let s = services(ctx);
-        if !(1..=100).contains(&first) {
-            return Err(api_error(
-                Code::BadUserInput,
-                "first must be between 1 and 100",
-            ));
-        }
+        let first = crate::stats::first(first)?;
         let view = queries::problem_by_slug(&s.db, &problem, true)
             .await
             .map_err(from_read)?
             .ok_or_else(|| api_error(Code::NotFound, "problem not found"))?;
-        Ok(
-            rejudges::rejudges_of(&s.db, view.problem_id, i64::from(first))
-                .await
-                .map_err(from_read)?
-                .into_iter()
-                .map(Rejudge::from)
-                .collect(),
-        )
+        Ok(rejudges::rejudges_of(&s.db, view.problem_id, first)
+            .await
+            .map_err(from_read)?
+            .into_iter()
+            .map(Rejudge::from)
+            .collect())
     }
 }
 
@@ -204,7 +193,7 @@ impl RejudgeSubscription {
         if actor.role != Role::Admin {
             return Err(api_error(Code::Forbidden, "only admins may do this"));
         }
-        let id = parse_rejudge_id(&id)?;
+        let id = parse_id::<RejudgeId>(&id, "rejudge")?;
         // Listen before reading: whatever lands after the read is heard.
         let events = Box::pin(live::listen(s.live.events()));
         let first = load(&s, id).await?;

@@ -94,7 +94,7 @@ async fn load_problem(
         .ok_or_else(|| api_error(Code::NotFound, "problem not found"))
 }
 
-fn parse_id<T: std::str::FromStr>(id: &ID, what: &str) -> async_graphql::Result<T> {
+pub(crate) fn parse_id<T: std::str::FromStr>(id: &ID, what: &str) -> async_graphql::Result<T> {
     id.parse()
         .map_err(|_| api_error(Code::BadUserInput, format!("{what} id is not a valid id")))
 }

@@ -27,8 +27,8 @@ use tokio::sync::broadcast;
 
 use crate::context::{Services, TutorRelay, TutorSignal, request, services};
 use crate::error::{Code, api_error, from_command, from_read, internal};
-use crate::http::Session;
 use crate::live::{self, Heard};
+use crate::schema::parse_id;
 use crate::subscription::{UpdateReason, until_expired};
 
 /// Tokens buffered per subscriber of a reply; one further behind is resynced
@@ -461,11 +461,6 @@ async fn published_problem(
         .ok_or_else(|| api_error(Code::NotFound, "problem not found"))
 }
 
-fn parse_message_id(id: &ID) -> async_graphql::Result<MessageId> {
-    id.parse()
-        .map_err(|_| api_error(Code::BadUserInput, "message id is not a valid id"))
-}
-
 #[derive(Debug, Default)]
 pub struct TutorQuery;
 
@@ -618,14 +613,9 @@ impl TutorSubscription {
         message_id: ID,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<TutorReplyUpdate>>> {
         let s = services(ctx).clone();
-        let session = ctx.data_opt::<Session>().ok_or_else(|| {
-            api_error(
-                Code::Unauthenticated,
-                "subscriptions need a token in connection_init",
-            )
-        })?;
+        let session = crate::subscription::session(ctx)?;
         let actor = session.recheck(&s).await?;
-        let id = parse_message_id(&message_id)?;
+        let id = parse_id::<MessageId>(&message_id, "message")?;
         // Listen before reading: whatever happens after the read is heard.
         let events = Box::pin(live::listen(s.live.events()));
         let starts = Box::pin(live::listen(s.tutor.hub.starts()));
