@@ -51,8 +51,6 @@ pub struct Asked {
     pub hints_revealed: u32,
     /// Earlier answered questions, oldest first.
     pub history: Vec<(String, String)>,
-    /// Questions asked today, this one included, and the limit.
-    pub quota: QuotaFacts,
 }
 
 /// A reply to record.
@@ -197,10 +195,6 @@ impl Commands {
                             judged,
                             hints_revealed: state.map_or(0, |s| s.hints_revealed),
                             history,
-                            quota: QuotaFacts {
-                                used: quota.used + 1,
-                                ..quota
-                            },
                         },
                         cursor: appended.last,
                     });

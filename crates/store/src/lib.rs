@@ -127,19 +127,6 @@ pub struct StoredEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
-impl From<RecordedEvent> for StoredEvent {
-    fn from(e: RecordedEvent) -> Self {
-        Self {
-            cursor: e.cursor,
-            stream: e.stream,
-            event_type: e.event_type,
-            schema_version: e.schema_version,
-            data: e.data.to_string(),
-            recorded_at: e.recorded_at,
-        }
-    }
-}
-
 /// One stream's part of an append.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppendRequest {
@@ -179,22 +166,9 @@ pub trait EventStore: Send + Sync + fmt::Debug + 'static {
     fn read_all(&self, after: Cursor, limit: usize) -> BoxFuture<'_, Result<Vec<RecordedEvent>>>;
 
     /// [`EventStore::read_all`] with payloads as text and without ids or
-    /// metadata. The default reads full events; backends override it to
-    /// skip the parsing.
-    fn read_all_text(
-        &self,
-        after: Cursor,
-        limit: usize,
-    ) -> BoxFuture<'_, Result<Vec<StoredEvent>>> {
-        Box::pin(async move {
-            Ok(self
-                .read_all(after, limit)
-                .await?
-                .into_iter()
-                .map(StoredEvent::from)
-                .collect())
-        })
-    }
+    /// metadata: what a replay needs, read without parsing what it skips.
+    fn read_all_text(&self, after: Cursor, limit: usize)
+    -> BoxFuture<'_, Result<Vec<StoredEvent>>>;
 
     /// The cursor of the newest stored event (`Cursor::START` when empty),
     /// committed or not yet visible to `read_all`.

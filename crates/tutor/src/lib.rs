@@ -20,7 +20,7 @@ pub mod offline;
 pub mod provider;
 
 use std::ops::ControlFlow;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub use context::{JudgedCode, ProblemContext, TutorRequest};
 pub use provider::{Provider, ProviderConfig, Usage};
@@ -91,7 +91,6 @@ pub struct TutorReply {
     pub model: String,
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
-    pub latency_ms: u32,
     /// Graded hints revealed after this reply.
     pub hints_revealed: u32,
     /// The guard replaced the model's reply with a hint.
@@ -127,7 +126,6 @@ impl Tutor {
         req: &TutorRequest,
         on_text: &mut (dyn FnMut(&str) + Send),
     ) -> Result<TutorReply, TutorError> {
-        let started = Instant::now();
         match self {
             Tutor::Offline => {
                 let answer = offline::reply(req);
@@ -139,7 +137,6 @@ impl Tutor {
                     model: OFFLINE_MODEL.to_string(),
                     prompt_tokens: 0,
                     completion_tokens: 0,
-                    latency_ms: elapsed_ms(started),
                     hints_revealed: answer.hints_revealed,
                     replaced: false,
                 })
@@ -207,17 +204,12 @@ impl Tutor {
                     model: provider.model().to_string(),
                     prompt_tokens: usage.prompt_tokens,
                     completion_tokens: usage.completion_tokens,
-                    latency_ms: elapsed_ms(started),
                     hints_revealed,
                     replaced,
                 })
             }
         }
     }
-}
-
-fn elapsed_ms(started: Instant) -> u32 {
-    u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX)
 }
 
 /// Splits text into words, each with the whitespace after it, so the pieces
