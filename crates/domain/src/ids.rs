@@ -56,3 +56,7 @@ id_type!(
     /// A comment in a problem's forum.
     CommentId
 );
+id_type!(
+    /// One question to the tutor (and so its answer).
+    MessageId
+);

@@ -12,7 +12,6 @@
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::problem::ProblemStatus;
 use crate::{Aggregate, DomainError, ProblemId, SubmissionId, Timestamp, UserId};
@@ -25,36 +24,7 @@ pub const CODE_MAX_BYTES: usize = 64 * 1024;
 /// answering it died): another may be asked.
 pub const PENDING_TIMEOUT_SECS: i64 = 300;
 
-/// One question to the tutor (and so its answer).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct MessageId(pub Uuid);
-
-impl MessageId {
-    /// A new time-ordered (v7) id.
-    pub fn new() -> Self {
-        Self(Uuid::now_v7())
-    }
-}
-
-impl Default for MessageId {
-    fn default() -> Self {
-        Self(Uuid::nil())
-    }
-}
-
-impl std::fmt::Display for MessageId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::str::FromStr for MessageId {
-    type Err = uuid::Error;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(s).map(Self)
-    }
-}
+pub use crate::ids::MessageId;
 
 /// The conversation of `user` about `problem`.
 pub fn stream(user: UserId, problem: ProblemId) -> String {
