@@ -256,15 +256,8 @@ impl App {
         ));
         let tutor = match args.tutor.provider() {
             Some(config) => {
-                // Credentials in the URL (user:password@) are never printed.
-                let shown = match config.base_url.split_once("://") {
-                    Some((scheme, rest)) if rest.contains('@') => {
-                        format!("{scheme}://…@{}", rest.rsplit('@').next().unwrap_or(""))
-                    }
-                    _ => config.base_url.clone(),
-                };
                 tracing::info!(
-                    base_url = %shown,
+                    base_url = %config.shown_url(),
                     model = %config.model,
                     key = config.api_key.is_some(),
                     "the tutor asks a model at an OpenAI-compatible endpoint"

@@ -66,6 +66,14 @@ impl std::fmt::Debug for ProviderConfig {
 }
 
 /// A URL without the credentials it may carry (`https://user:key@host`).
+impl ProviderConfig {
+    /// The base URL with any credentials in it (`user:password@`) hidden:
+    /// how it is logged and debug-printed.
+    pub fn shown_url(&self) -> String {
+        redacted_url(&self.base_url)
+    }
+}
+
 fn redacted_url(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => {
