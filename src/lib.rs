@@ -646,20 +646,7 @@ fn start_embedded_judge(
         Arc::new(executor::Judge::new(sandbox)),
         checkpoint,
     )?
-    .with_progress(Arc::new(move |progress| {
-        live.report_progress(match progress {
-            executor::QueueProgress::Started {
-                submission_id,
-                total,
-            } => graphql::JudgeProgress {
-                submission_id,
-                test: None,
-                passed: 0,
-                total,
-            },
-            executor::QueueProgress::Tested(update) => tested(update),
-        })
-    }));
+    .with_progress(Arc::new(move |update| live.report_progress(tested(update))));
     tracing::info!("judging submissions in this process");
     Ok(tokio::spawn(queue.run()))
 }

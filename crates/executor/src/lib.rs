@@ -74,7 +74,7 @@ pub use checker::{check_json, check_output, check_text};
 pub use judge::{HARNESS, Judge, JudgeConfig};
 
 mod queue;
-pub use queue::{EmbeddedQueue, FileCheckpoint, ProgressSink, QueueError, QueueProgress, Step};
+pub use queue::{EmbeddedQueue, FileCheckpoint, ProgressSink, QueueError, Step};
 
 pub mod nats;
 mod outbox;

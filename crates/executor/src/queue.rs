@@ -93,22 +93,9 @@ impl FileCheckpoint {
     }
 }
 
-/// What the embedded queue announces while it judges, for live display.
-/// Best effort: the verdict itself always travels through the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum QueueProgress {
-    /// The judge took the submission; `total` tests are to run.
-    Started {
-        submission_id: domain::SubmissionId,
-        total: u32,
-    },
-    /// One test ended (the same message executors publish over NATS).
-    Tested(ProgressUpdate),
-}
-
 /// Where progress goes. Called from the judging task, so it must not block
 /// (a bounded broadcast's `send` is the intended target).
-pub type ProgressSink = Arc<dyn Fn(QueueProgress) + Send + Sync>;
+pub type ProgressSink = Arc<dyn Fn(ProgressUpdate) + Send + Sync>;
 
 /// Judges submissions as they appear in the log.
 pub struct EmbeddedQueue<S> {
@@ -341,8 +328,11 @@ async fn judge_one<S: Sandbox>(
             let submission_id = job.submission_id;
             let total =
                 u32::try_from(spec.examples.len() + spec.hidden_tests.len()).unwrap_or(u32::MAX);
-            sink(QueueProgress::Started {
+            // The first message says the judge took it, as over NATS.
+            sink(ProgressUpdate {
                 submission_id,
+                test: None,
+                passed: 0,
                 total,
             });
             let mut passed = 0;
@@ -351,12 +341,12 @@ async fn judge_one<S: Sandbox>(
                     if test.verdict == VerdictKind::Accepted {
                         passed += 1;
                     }
-                    sink(QueueProgress::Tested(ProgressUpdate {
+                    sink(ProgressUpdate {
                         submission_id,
                         test: Some(test.clone()),
                         passed,
                         total,
-                    }));
+                    });
                 })
                 .await
         }
