@@ -658,11 +658,12 @@ impl Commands {
     ) -> Result<Done<()>> {
         let stream = submission_stream(id);
         let (state, _) = self.load::<Submission>(&stream).await?;
-        let events = state.decide(SubmissionCommand::RecordVerdict {
+        let command = SubmissionCommand::RecordVerdict {
             verdict,
             rejudge_id,
             at: Utc::now(),
-        })?;
+        };
+        let events = state.decide(command.clone())?;
         let new = events
             .into_iter()
             .map(|e| new_event(e.into(), None))
@@ -677,12 +678,12 @@ impl Commands {
                 cursor: appended.last,
             }),
             Err(conflict @ store::Error::Conflict { .. }) => {
-                // Judged between our load and append: the domain says why.
+                // Judged between our load and append: the domain says why,
+                // or the stream moved for another reason.
                 let (state, _) = self.load::<Submission>(&stream).await?;
-                if state.0.is_some_and(|s| s.awaiting() != Some(rejudge_id)) {
-                    Err(DomainError::InvalidState("submission is already judged".into()).into())
-                } else {
-                    Err(conflict.into())
+                match state.decide(command) {
+                    Err(refused) => Err(refused.into()),
+                    Ok(_) => Err(conflict.into()),
                 }
             }
             Err(e) => Err(e.into()),
