@@ -23,7 +23,7 @@ use crate::context::{RequestCtx, Services, request, services};
 use crate::error::{Code, api_error, from_command, from_read, internal};
 use crate::live::{self, Heard};
 use crate::schema::page;
-use crate::schema::parse_id;
+use crate::schema::{parse_id, problem_view};
 use crate::subscription::{UpdateReason, session, until_expired};
 
 const DELETED: &str = "[deleted]";
@@ -52,11 +52,9 @@ async fn problem_id(
     slug: &str,
     viewer: Option<&Actor>,
 ) -> async_graphql::Result<ProblemId> {
-    projections::queries::problem_by_slug(&s.db, slug, is_admin(viewer))
+    problem_view(&s.db, slug, is_admin(viewer))
         .await
-        .map_err(from_read)?
         .map(|p| p.problem_id)
-        .ok_or_else(|| api_error(Code::NotFound, "problem not found"))
 }
 
 /// Whether `viewer` may see the comment at all (perhaps as a placeholder).
@@ -553,11 +551,7 @@ impl ForumSubscription {
         let actor = session.recheck(&s).await?;
         // Listen before reading: nothing published after the check is missed.
         let events = Box::pin(live::listen(s.live.events()));
-        let view =
-            projections::queries::problem_by_slug(&s.db, &problem, actor.role == Role::Admin)
-                .await
-                .map_err(from_read)?
-                .ok_or_else(|| api_error(Code::NotFound, "problem not found"))?;
+        let view = problem_view(&s.db, &problem, actor.role == Role::Admin).await?;
         let (problem_id, slug) = (view.problem_id, view.slug);
         let initial = CommentAdded {
             reason: UpdateReason::Initial,

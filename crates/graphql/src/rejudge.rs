@@ -10,13 +10,12 @@ use domain::submission::SubmissionEvent;
 use domain::user::Role;
 use domain::{Event, RejudgeId};
 use futures::{Stream, StreamExt};
-use projections::queries;
 use projections::rejudges::{self, RejudgeView};
 
 use crate::context::{Services, request, services};
 use crate::error::{Code, api_error, from_command, from_read};
 use crate::live::{self, Heard, LiveEvent};
-use crate::schema::parse_id;
+use crate::schema::{parse_id, problem_view};
 use crate::subscription::{Items, session, until_expired};
 
 /// Which of a problem's judged submissions to judge again.
@@ -125,10 +124,7 @@ impl RejudgeQuery {
         request(ctx).admin()?;
         let s = services(ctx);
         let first = crate::stats::first(first)?;
-        let view = queries::problem_by_slug(&s.db, &problem, true)
-            .await
-            .map_err(from_read)?
-            .ok_or_else(|| api_error(Code::NotFound, "problem not found"))?;
+        let view = problem_view(&s.db, &problem, true).await?;
         Ok(rejudges::rejudges_of(&s.db, view.problem_id, first)
             .await
             .map_err(from_read)?
@@ -155,10 +151,7 @@ impl RejudgeMutation {
     ) -> async_graphql::Result<RejudgeStarted> {
         let actor = request(ctx).admin()?;
         let s = services(ctx);
-        let view = queries::problem_by_slug(&s.db, &slug, true)
-            .await
-            .map_err(from_read)?
-            .ok_or_else(|| api_error(Code::NotFound, "problem not found"))?;
+        let view = problem_view(&s.db, &slug, true).await?;
         let candidates = rejudges::submissions_of(&s.db, view.problem_id)
             .await
             .map_err(from_read)?;

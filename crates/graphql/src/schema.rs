@@ -87,10 +87,20 @@ async fn load_problem(
     slug: &str,
     include_unpublished: bool,
 ) -> async_graphql::Result<Problem> {
+    problem_view(db, slug, include_unpublished)
+        .await
+        .map(Problem::from)
+}
+
+/// The problem `slug` (unpublished ones too when asked); NOT_FOUND else.
+pub(crate) async fn problem_view(
+    db: &projections::ReadDb,
+    slug: &str,
+    include_unpublished: bool,
+) -> async_graphql::Result<queries::ProblemView> {
     queries::problem_by_slug(db, slug, include_unpublished)
         .await
         .map_err(from_read)?
-        .map(Problem::from)
         .ok_or_else(|| api_error(Code::NotFound, "problem not found"))
 }
 

@@ -28,7 +28,7 @@ use tokio::sync::broadcast;
 use crate::context::{Services, TutorRelay, TutorSignal, request, services};
 use crate::error::{Code, api_error, from_command, from_read, internal};
 use crate::live::{self, Heard};
-use crate::schema::parse_id;
+use crate::schema::{parse_id, problem_view};
 use crate::subscription::{UpdateReason, until_expired};
 
 /// Tokens buffered per subscriber of a reply; one further behind is resynced
@@ -455,10 +455,7 @@ async fn published_problem(
     slug: &str,
     actor: &Actor,
 ) -> async_graphql::Result<queries::ProblemView> {
-    queries::problem_by_slug(&s.db, slug, actor.role == Role::Admin)
-        .await
-        .map_err(from_read)?
-        .ok_or_else(|| api_error(Code::NotFound, "problem not found"))
+    problem_view(&s.db, slug, actor.role == Role::Admin).await
 }
 
 #[derive(Debug, Default)]
